@@ -1,0 +1,116 @@
+//! The command line: [`Cli`] and one module per subcommand.
+
+mod run;
+mod sync;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Uploads camera folders to Google Photos, each file exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "gphotosd", version, about)]
+pub struct Cli {
+    /// Configuration file [default: $CONFIGURATION_DIRECTORY/config.toml, else
+    /// /etc/gphotosd/config.toml]
+    #[arg(long, short, global = true, env = "GPHOTOSD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan the watched folders once, upload everything new, exit when done.
+    ///
+    /// Exit status: 0 when nothing failed, 1 when some files failed (one line each on
+    /// stderr), 75 when Google paused the work (quota, storage, authorization).
+    Sync,
+    /// Run as a daemon: upload, rescan periodically, stop on SIGTERM or SIGINT.
+    Run,
+}
+
+/// Exit status of a sync that a pause ended (EX_TEMPFAIL: try again later).
+pub const EXIT_PAUSED: u8 = 75;
+
+/// Runs the parsed command.
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Sync => sync::sync(&config_path(cli.config)).await,
+        Command::Run => run::run(&config_path(cli.config)).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gphotosd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_path(explicit: Option<PathBuf>) -> PathBuf {
+    explicit.unwrap_or_else(|| {
+        std::env::var_os("CONFIGURATION_DIRECTORY")
+            .map(|d| PathBuf::from(d).join("config.toml"))
+            .unwrap_or_else(|| PathBuf::from("/etc/gphotosd/config.toml"))
+    })
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+/// Logs to stderr; under systemd (journald reads stderr and stamps time) without our own
+/// timestamps.
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "gphotosd={default},warn,hyper=warn,reqwest=warn,rustls=warn"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// A token cancelled by SIGTERM or SIGINT; a second SIGINT exits at once.
+pub fn shutdown_on_signals() -> anyhow::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let token = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("stopping (signal received)");
+        t.cancel();
+        if int.recv().await.is_some() {
+            tracing::warn!("second interrupt: exiting now");
+            std::process::exit(130);
+        }
+    });
+    Ok(token)
+}

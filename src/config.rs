@@ -1,0 +1,414 @@
+//! The TOML configuration: [`Config`] and its sections, parsed strictly.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default on a box that
+//! runs for years), and every error names the file, the line and the key. Every key has a
+//! default except the ones a user must choose (`[google] client_secret_file`, `[state] dir`,
+//! at least one `[[watch]]`). `config.example.toml` documents every key and is parsed by a test.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+/// The production Google Photos Library API base URL.
+pub const GOOGLE_API_URL: &str = "https://photoslibrary.googleapis.com";
+
+/// Everything `gphotosd` reads from its configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where Google is and who we are to it.
+    pub google: GoogleConfig,
+    /// Where the database, token file and lock live.
+    pub state: StateConfig,
+    /// How bytes are sent.
+    #[serde(default)]
+    pub upload: UploadConfig,
+    /// How media items are created from upload tokens.
+    #[serde(default)]
+    pub create: CreateConfig,
+    /// How folders are scanned.
+    #[serde(default)]
+    pub scan: ScanConfig,
+    /// The folders to upload from.
+    #[serde(default)]
+    pub watch: Vec<WatchConfig>,
+    /// Where this configuration was read from (not a TOML key); relative paths resolve
+    /// against its directory.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// `[google]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleConfig {
+    /// Google's OAuth client JSON for an installed ("Desktop app") client.
+    pub client_secret_file: PathBuf,
+    /// Base URL of the Photos Library API; tests point it at the emulator.
+    #[serde(default = "default_api_url")]
+    pub api_url: String,
+    /// TCP connect timeout for every request to Google.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long a request may go without receiving a byte before it is abandoned.
+    #[serde(default = "default_read_timeout", with = "humantime_serde")]
+    pub read_timeout: Duration,
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// Directory of the database, the token file and the lock. Created 0700 if missing.
+    pub dir: PathBuf,
+}
+
+/// `[upload]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Parallel uploads.
+    pub workers: usize,
+    /// Files up to this size go as one raw POST (one request); larger ones use a
+    /// resumable session (two requests, resumable after interruptions).
+    pub raw_threshold: ByteSize,
+    /// 0: send a resumable upload in one request. Otherwise the chunk size, rounded up to
+    /// the server's granularity, for networks that cut long requests.
+    pub chunk_size: ByteSize,
+    /// Requests per second to Google, over all workers.
+    pub requests_per_second: u32,
+    /// Upload bandwidth cap in bytes per second; 0 means unlimited.
+    pub max_bytes_per_second: ByteSize,
+    /// Requests per Pacific day this installation may spend (Google's project quota is
+    /// 10 000). Work pauses before the budget is crossed and resumes after midnight Pacific.
+    pub daily_request_budget: u64,
+    /// First delay after a transient error; doubles per attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// Longest delay between attempts.
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Delay after Google says a per-minute quota is exhausted (Google asks for 30 s or more).
+    #[serde(with = "humantime_serde")]
+    pub quota_backoff: Duration,
+    /// Transient failures of one file before it is marked failed.
+    pub max_attempts: u32,
+    /// Upload tokens older than this are not sent to batchCreate; the file is uploaded
+    /// again (Google keeps tokens for one day).
+    #[serde(with = "humantime_serde")]
+    pub token_max_age: Duration,
+    /// How often a paused pipeline (storage full, daily quota) looks again.
+    #[serde(with = "humantime_serde")]
+    pub pause_recheck: Duration,
+}
+
+/// `[create]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreateConfig {
+    /// Items per batchCreate call (Google allows 50).
+    pub batch_size: usize,
+    /// How long the creator waits for more uploads before sending a partial batch.
+    #[serde(with = "humantime_serde")]
+    pub idle: Duration,
+}
+
+/// `[scan]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// How often `gphotosd run` walks every watched folder again.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+/// One `[[watch]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Folder to upload from, recursively.
+    pub path: PathBuf,
+    /// Album title for everything uploaded from here; the app creates the album once.
+    #[serde(default)]
+    pub album: Option<String>,
+}
+
+fn default_api_url() -> String {
+    GOOGLE_API_URL.to_owned()
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_read_timeout() -> Duration {
+    Duration::from_secs(120)
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            workers: 3,
+            raw_threshold: ByteSize::mib(8),
+            chunk_size: ByteSize::b(0),
+            requests_per_second: 10,
+            max_bytes_per_second: ByteSize::b(0),
+            daily_request_budget: 10_000,
+            retry_base: Duration::from_secs(5),
+            retry_max: Duration::from_secs(3600),
+            quota_backoff: Duration::from_secs(30),
+            max_attempts: 10,
+            token_max_age: Duration::from_secs(23 * 3600),
+            pause_recheck: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Default for CreateConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 50,
+            idle: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why a configuration could not be used. Each variant names where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}, line {line}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("config file {path}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text that came from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+        config.source = path.to_owned();
+        config.resolve_relative_paths();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_relative_paths(&mut self) {
+        let base = self
+            .source
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.google.client_secret_file);
+        resolve(&mut self.state.dir);
+        for w in &mut self.watch {
+            resolve(&mut w.path);
+        }
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.source.clone(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Checks what serde cannot: ranges, non-empty lists, URL shapes.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.watch.is_empty() {
+            return Err(self.invalid(
+                "watch",
+                "no [[watch]] folder is configured; add one with `path = \"/srv/camera\"`",
+            ));
+        }
+        for (i, w) in self.watch.iter().enumerate() {
+            if let Some(album) = &w.album
+                && (album.trim().is_empty() || album.chars().count() > 500)
+            {
+                return Err(self.invalid(
+                    &format!("watch[{}].album", i + 1),
+                    "an album title must have 1 to 500 characters",
+                ));
+            }
+        }
+        let url = url::Url::parse(&self.google.api_url);
+        if !matches!(&url, Ok(u) if u.scheme() == "https" || u.scheme() == "http") {
+            return Err(self.invalid(
+                "google.api_url",
+                format!("`{}` is not an http(s) URL", self.google.api_url),
+            ));
+        }
+        let u = &self.upload;
+        if u.workers == 0 || u.workers > 64 {
+            return Err(self.invalid("upload.workers", "must be between 1 and 64"));
+        }
+        if u.requests_per_second == 0 {
+            return Err(self.invalid("upload.requests_per_second", "must be at least 1"));
+        }
+        if u.daily_request_budget == 0 {
+            return Err(self.invalid("upload.daily_request_budget", "must be at least 1"));
+        }
+        if u.max_attempts == 0 {
+            return Err(self.invalid("upload.max_attempts", "must be at least 1"));
+        }
+        if u.retry_base.is_zero() || u.retry_max < u.retry_base {
+            return Err(self.invalid(
+                "upload.retry_base",
+                "must be more than zero and not above upload.retry_max",
+            ));
+        }
+        let b = self.create.batch_size;
+        if b == 0 || b > 50 {
+            return Err(self.invalid(
+                "create.batch_size",
+                "must be between 1 and 50 (Google's limit per batchCreate call)",
+            ));
+        }
+        if self.scan.interval.is_zero() {
+            return Err(self.invalid("scan.interval", "must be more than zero"));
+        }
+        Ok(())
+    }
+
+    /// The SQLite database.
+    pub fn database_path(&self) -> PathBuf {
+        self.state.dir.join("gphotosd.db")
+    }
+
+    /// Google's authorized-user token file.
+    pub fn token_path(&self) -> PathBuf {
+        self.state.dir.join("token.json")
+    }
+
+    /// The single-instance lock.
+    pub fn lock_path(&self) -> PathBuf {
+        self.state.dir.join("gphotosd.lock")
+    }
+}
+
+fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map_or(1, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        line,
+        message: e.message().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[google]
+client_secret_file = "client.json"
+[state]
+dir = "/var/lib/gphotosd"
+[[watch]]
+path = "/srv/camera"
+"#;
+
+    #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let config = Config::parse(
+            include_str!("../config.example.toml"),
+            Path::new("/etc/gphotosd/config.toml"),
+        )
+        .expect("config.example.toml must parse");
+        let defaults = UploadConfig::default();
+        assert_eq!(config.upload.workers, defaults.workers);
+        assert_eq!(config.upload.raw_threshold, defaults.raw_threshold);
+        assert_eq!(config.upload.daily_request_budget, defaults.daily_request_budget);
+        assert_eq!(config.create.batch_size, CreateConfig::default().batch_size);
+        assert_eq!(config.google.api_url, GOOGLE_API_URL);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let c = Config::parse(MINIMAL, Path::new("/etc/gphotosd/config.toml")).unwrap();
+        assert_eq!(
+            c.google.client_secret_file,
+            Path::new("/etc/gphotosd/client.json")
+        );
+        assert_eq!(c.upload.workers, 3);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let text = MINIMAL.replace("[state]", "[state]\ndirr = 1");
+        let err = Config::parse(&text, Path::new("c.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 5"), "{msg}");
+        assert!(msg.contains("dirr"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_key() {
+        let text = format!("{MINIMAL}\n[upload]\nworkers = 0\n");
+        let msg = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("upload.workers"), "{msg}");
+        let text = format!("{MINIMAL}\n[create]\nbatch_size = 51\n");
+        let msg = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("create.batch_size"), "{msg}");
+    }
+
+    #[test]
+    fn a_config_without_watch_folders_is_refused() {
+        let text = MINIMAL.replace("[[watch]]\npath = \"/srv/camera\"", "");
+        let msg = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("[[watch]]"), "{msg}");
+    }
+
+    #[test]
+    fn durations_and_sizes_read_as_humans_write_them() {
+        let text = format!(
+            "{MINIMAL}\n[upload]\nraw_threshold = \"2 MiB\"\nretry_base = \"250ms\"\n"
+        );
+        let c = Config::parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(c.upload.raw_threshold, ByteSize::mib(2));
+        assert_eq!(c.upload.retry_base, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,293 @@
+//! The creator: one lane that turns upload tokens into media items.
+//!
+//! Google wants `mediaItems:batchCreate` called serially per user, up to 50 items a call,
+//! so there is exactly one creator. It waits until uploads pause for a moment (or a batch
+//! is full), takes one album's worth of uploaded files, and records every per-item outcome
+//! in the same transaction. A call refused over an upload token is split in halves until
+//! the bad tokens are isolated; only those files are uploaded again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiClient, ApiError, ErrorClass, NewItem};
+use crate::config::{CreateConfig, UploadConfig};
+use crate::pause::PauseGate;
+use crate::store::{CreateOutcome, Store, StoreError, UploadedItem, unix_now};
+use crate::upload::{backoff, pause_for};
+
+/// What the creator lane needs.
+#[derive(Clone)]
+pub struct CreateContext {
+    pub store: Store,
+    pub api: ApiClient,
+    pub gate: PauseGate,
+    pub settings: CreateConfig,
+    pub upload: UploadConfig,
+    /// Rung by workers when a file is uploaded.
+    pub uploaded: Arc<Notify>,
+    /// Rung when files go back to the upload queue.
+    pub work_queued: Arc<Notify>,
+}
+
+/// Per-item status codes (google.rpc.Code).
+const CODE_INVALID_ARGUMENT: i32 = 3;
+const CODE_ALREADY_EXISTS: i32 = 6;
+
+/// What to do after a call failed as a whole.
+enum Next {
+    Continue,
+    /// Wait this long before the next call.
+    Backoff(Duration),
+}
+
+/// Runs the creator lane until shutdown.
+pub async fn run_creator(ctx: CreateContext, shutdown: CancellationToken) -> Result<(), StoreError> {
+    let mut failures = 0u32;
+    loop {
+        // Gather: go once uploads have been quiet for `idle`, or a batch is full.
+        let quiet = tokio::select! {
+            () = ctx.uploaded.notified() => false,
+            () = tokio::time::sleep(ctx.settings.idle) => true,
+            () = shutdown.cancelled() => return Ok(()),
+        };
+        if !quiet {
+            let waiting = ctx.store.call(|db| db.counts()).await?.uploaded;
+            if waiting < ctx.settings.batch_size as u64 {
+                continue;
+            }
+        }
+        if !ctx.gate.wait_clear(&shutdown).await {
+            return Ok(());
+        }
+        let batch_size = ctx.settings.batch_size;
+        let max_age = i64::try_from(ctx.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
+        while let Some((album, items)) = ctx
+            .store
+            .call(move |db| db.take_batch(batch_size, max_age))
+            .await?
+        {
+            match create_batch(&ctx, album.as_deref(), items).await? {
+                Next::Continue => failures = 0,
+                Next::Backoff(delay) => {
+                    failures += 1;
+                    let delay = delay.max(backoff(&ctx.upload, failures - 1, None));
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => return Ok(()),
+                    }
+                    break;
+                }
+            }
+            if ctx.gate.current().is_some() {
+                break;
+            }
+        }
+    }
+}
+
+/// Creates one batch (already marked `creating`) and records the outcome.
+async fn create_batch(
+    ctx: &CreateContext,
+    album: Option<&str>,
+    items: Vec<UploadedItem>,
+) -> Result<Next, StoreError> {
+    let album_id = match album {
+        None => None,
+        Some(title) => match album_id(ctx, title).await {
+            Ok(id) => Some(id),
+            Err(e) => return call_failed(ctx, &items, &e).await,
+        },
+    };
+    // Bisect over a stack of slices: whole-call refusals over a token split the slice.
+    let mut stack = vec![items];
+    while let Some(items) = stack.pop() {
+        let request: Vec<NewItem> = items
+            .iter()
+            .map(|i| NewItem {
+                upload_token: i.upload_token.clone(),
+                file_name: i
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        match ctx.api.batch_create(album_id.as_deref(), &request).await {
+            Ok(results) => record_results(ctx, &items, results).await?,
+            Err(e) if e.is_invalid_upload_token() && items.len() > 1 => {
+                let mut left = items;
+                let right = left.split_off(left.len() / 2);
+                stack.push(right);
+                stack.push(left);
+            }
+            Err(e) if e.is_invalid_upload_token() => {
+                let outcome = CreateOutcome::Retry {
+                    reason: "Google no longer accepts its upload token; uploading it again"
+                        .to_owned(),
+                    next_attempt_at: unix_now(),
+                };
+                tracing::info!(path = %items[0].path.to_string_lossy(), "upload token refused; uploading again");
+                let id = items[0].id;
+                ctx.store
+                    .call(move |db| db.record_create_outcomes(&[(id, outcome)]))
+                    .await?;
+                ctx.work_queued.notify_one();
+            }
+            Err(e) => {
+                let rest: Vec<UploadedItem> = stack.into_iter().flatten().chain(items).collect();
+                return call_failed(ctx, &rest, &e).await;
+            }
+        }
+    }
+    Ok(Next::Continue)
+}
+
+/// The id of the album titled `title`, created once by this app.
+async fn album_id(ctx: &CreateContext, title: &str) -> Result<String, ApiError> {
+    let t = title.to_owned();
+    if let Some(id) = ctx.store.call(move |db| db.album_id(&t)).await? {
+        return Ok(id);
+    }
+    let id = ctx.api.create_album(title).await?;
+    let (t, i) = (title.to_owned(), id.clone());
+    ctx.store.call(move |db| db.save_album(&t, &i)).await?;
+    tracing::info!(album = title, "created album");
+    Ok(id)
+}
+
+async fn record_results(
+    ctx: &CreateContext,
+    items: &[UploadedItem],
+    results: Vec<crate::api::ItemResult>,
+) -> Result<(), StoreError> {
+    let mut by_token: HashMap<String, crate::api::ItemResult> = results
+        .into_iter()
+        .map(|r| (r.upload_token.clone(), r))
+        .collect();
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut requeued = false;
+    for item in items {
+        let path = item.path.to_string_lossy();
+        let outcome = match by_token.remove(&item.upload_token) {
+            Some(r) if r.code == 0 && r.media_item_id.is_some() => {
+                tracing::info!(path = %path, media_item = r.media_item_id.as_deref().unwrap_or(""), "created");
+                CreateOutcome::Created {
+                    media_item_id: r.media_item_id.unwrap_or_default(),
+                    product_url: r.product_url,
+                }
+            }
+            Some(r) if r.code == CODE_ALREADY_EXISTS => {
+                tracing::info!(path = %path, "done: already in the library ({})", r.message);
+                CreateOutcome::Created {
+                    media_item_id: r.media_item_id.unwrap_or_default(),
+                    product_url: r.product_url,
+                }
+            }
+            Some(r) if r.code == CODE_INVALID_ARGUMENT => {
+                let reason = format!("Google refused to create it: {}", r.message);
+                tracing::warn!(path = %path, "failed: {reason}");
+                CreateOutcome::Failed { reason }
+            }
+            other => {
+                let reason = match other {
+                    Some(r) => format!("Google could not create it (code {}): {}", r.code, r.message),
+                    None => "Google's answer did not mention this item".to_owned(),
+                };
+                if item.attempts + 1 >= ctx.upload.max_attempts {
+                    let reason = format!("gave up after {} attempts: {reason}", item.attempts + 1);
+                    tracing::warn!(path = %path, "failed: {reason}");
+                    CreateOutcome::Failed { reason }
+                } else {
+                    let delay = backoff(&ctx.upload, item.attempts, None);
+                    tracing::warn!(path = %path, retry_in = ?delay, "will upload again: {reason}");
+                    requeued = true;
+                    CreateOutcome::Retry {
+                        reason,
+                        next_attempt_at: unix_now()
+                            + i64::try_from(delay.as_secs()).unwrap_or(3600),
+                    }
+                }
+            }
+        };
+        outcomes.push((item.id, outcome));
+    }
+    ctx.store
+        .call(move |db| db.record_create_outcomes(&outcomes))
+        .await?;
+    if requeued {
+        ctx.work_queued.notify_one();
+    }
+    Ok(())
+}
+
+/// A whole call failed (not over a token): decide for every item in it.
+async fn call_failed(
+    ctx: &CreateContext,
+    items: &[UploadedItem],
+    error: &ApiError,
+) -> Result<Next, StoreError> {
+    let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+    if matches!(error, ApiError::Network { .. }) {
+        {
+            // The answer was lost: Google may or may not have created the items. Upload
+            // again: identical bytes come back as the same media item, so nothing is
+            // created twice, and a consumed token is never sent again.
+            tracing::warn!(items = ids.len(), "batchCreate answer lost ({error}); uploading those files again");
+            let outcomes: Vec<(i64, CreateOutcome)> = ids
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        CreateOutcome::Retry {
+                            reason: format!("the answer to batchCreate was lost: {error}"),
+                            next_attempt_at: unix_now(),
+                        },
+                    )
+                })
+                .collect();
+            ctx.store
+                .call(move |db| db.record_create_outcomes(&outcomes))
+                .await?;
+            ctx.work_queued.notify_one();
+            return Ok(Next::Continue);
+        }
+    }
+    match error.class() {
+        ErrorClass::Transient { retry_after } => {
+            tracing::warn!("batchCreate will be retried: {error}");
+            ctx.store.call(move |db| db.unclaim_batch(&ids)).await?;
+            Ok(Next::Backoff(retry_after.unwrap_or_default()))
+        }
+        ErrorClass::RateLimited | ErrorClass::Unauthorized => {
+            tracing::warn!("batchCreate will be retried: {error}");
+            ctx.store.call(move |db| db.unclaim_batch(&ids)).await?;
+            Ok(Next::Backoff(ctx.upload.quota_backoff))
+        }
+        ErrorClass::Pause(reason) => {
+            ctx.store.call(move |db| db.unclaim_batch(&ids)).await?;
+            ctx.gate
+                .set(pause_for(error, reason, ctx.upload.pause_recheck))
+                .await;
+            Ok(Next::Continue)
+        }
+        ErrorClass::Fatal => Err(StoreError::Task(error.to_string())),
+        ErrorClass::Permanent => {
+            let reason = format!("Google refused to create it: {error}");
+            for item in items {
+                tracing::warn!(path = %item.path.to_string_lossy(), "failed: {reason}");
+            }
+            let outcomes: Vec<(i64, CreateOutcome)> = ids
+                .iter()
+                .map(|id| (*id, CreateOutcome::Failed { reason: reason.clone() }))
+                .collect();
+            ctx.store
+                .call(move |db| db.record_create_outcomes(&outcomes))
+                .await?;
+            Ok(Next::Continue)
+        }
+    }
+}

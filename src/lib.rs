@@ -1,0 +1,28 @@
+//! gphotosd: watches camera folders and uploads every new photo and video to Google Photos
+//! exactly once.
+//!
+//! Layout (one direction of dependency, top to bottom):
+//! - [`config`]: the TOML file.
+//! - [`watch`]: scanning folders, deciding what is media.
+//! - [`store`]: SQLite, the single owner of state; every stage talks through it.
+//! - [`auth`]: OAuth client file, token file, access-token refresh.
+//! - [`limits`]: requests/s, bytes/s and the daily request ledger.
+//! - [`api`]: the Google Photos Library API client and its error classes.
+//! - [`upload`]: the worker pool (raw and resumable uploads).
+//! - [`create`]: the single batchCreate lane.
+//! - [`pause`]: global pauses (quota, storage, auth).
+//! - [`pipeline`]: wires the stages and runs them ([`pipeline::run`]).
+//! - [`cli`]: one module per subcommand; `main.rs` only dispatches.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod create;
+pub mod limits;
+pub mod lock;
+pub mod pause;
+pub mod pipeline;
+pub mod store;
+pub mod upload;
+pub mod watch;

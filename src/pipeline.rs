@@ -1,0 +1,261 @@
+//! Assembles the stages: scan → store ← workers → creator, with the pause gate, and runs
+//! them until the queue is drained (`sync`) or until shutdown (`run`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{ApiClient, http_client};
+use crate::auth::{AuthError, ClientSecret, TokenSource};
+use crate::config::Config;
+use crate::create::{CreateContext, run_creator};
+use crate::limits::Limits;
+use crate::lock::{LockError, StateLock};
+use crate::pause::{PauseGate, lift_pauses};
+use crate::store::{Counts, FileRow, FileState, Pause, PauseReason, Store, StoreError};
+use crate::upload::{UploadContext, run_worker};
+use crate::watch::scan;
+
+/// How long a graceful stop may take before in-flight work is abandoned (it resumes on
+/// the next start).
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why the pipeline could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot create the state directory {path}: {source}")]
+    StateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+/// One-shot or long-running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Scan once, upload everything, stop when the queue is drained or paused.
+    Sync,
+    /// Keep running: rescan periodically, wait out pauses.
+    Daemon,
+}
+
+/// What a run ended with.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub counts: Counts,
+    /// Files that failed, newest first.
+    pub failed: Vec<FileRow>,
+    /// The pause that ended a sync, if one did.
+    pub pause: Option<Pause>,
+}
+
+/// Runs the pipeline for `config` until it is done (`Mode::Sync`) or `shutdown` fires.
+/// `ready` is called once the initial scan has queued the tree.
+pub async fn run(
+    config: Config,
+    mode: Mode,
+    shutdown: CancellationToken,
+    ready: impl FnOnce(),
+) -> Result<Outcome, PipelineError> {
+    create_state_dir(&config)?;
+    let _lock = StateLock::acquire(&config.lock_path())?;
+    let store = Store::open(&config.database_path())?;
+    let max_age = i64::try_from(config.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
+    let recovered = store.call(move |db| db.recover_after_restart(max_age)).await?;
+    if recovered > 0 {
+        tracing::info!(files = recovered, "picked up work interrupted by the last stop");
+    }
+    store
+        .call(|db| {
+            db.record_daemon_start(std::process::id(), env!("CARGO_PKG_VERSION"))?;
+            db.set_pause(None)
+        })
+        .await?;
+
+    let client = ClientSecret::load(&config.google.client_secret_file)?;
+    let http = http_client(config.google.connect_timeout, config.google.read_timeout);
+    let tokens = Arc::new(TokenSource::new(&config.token_path(), &client.token_uri, http.clone()));
+    let limits = Arc::new(Limits::new(
+        config.upload.requests_per_second,
+        config.upload.max_bytes_per_second.as_u64(),
+        config.upload.daily_request_budget,
+        store.clone(),
+    ));
+    let api = ApiClient::new(http, &config.google.api_url, Arc::clone(&tokens), limits);
+    let gate = PauseGate::new(store.clone());
+    let work_queued = Arc::new(Notify::new());
+    let uploaded = Arc::new(Notify::new());
+
+    // Without a usable token there is no point in starting workers that would all fail;
+    // the daemon pauses (and keeps queueing), a sync reports it.
+    if let Err(e) = tokens.access_token().await
+        && !e.is_transient()
+    {
+        let reason = match e {
+            AuthError::ScopeMissing { .. } => PauseReason::ScopeMissing,
+            AuthError::ClientSecret { .. } => return Err(e.into()),
+            _ => PauseReason::AuthRequired,
+        };
+        gate.set(Pause {
+            reason,
+            message: e.to_string(),
+            until: None,
+        })
+        .await;
+    }
+
+    rescan(&store, &config).await?;
+    work_queued.notify_waiters();
+    ready();
+
+    let tracker = TaskTracker::new();
+    let stop = shutdown.child_token();
+    let upload_ctx = UploadContext {
+        store: store.clone(),
+        api: api.clone(),
+        gate: gate.clone(),
+        settings: config.upload.clone(),
+        work_queued: Arc::clone(&work_queued),
+        uploaded: Arc::clone(&uploaded),
+    };
+    for _ in 0..config.upload.workers {
+        let (ctx, stop) = (upload_ctx.clone(), stop.clone());
+        tracker.spawn(async move { stop_on_error(run_worker(ctx, stop.clone()).await, &stop) });
+    }
+    let create_ctx = CreateContext {
+        store: store.clone(),
+        api,
+        gate: gate.clone(),
+        settings: config.create.clone(),
+        upload: config.upload.clone(),
+        uploaded,
+        work_queued: Arc::clone(&work_queued),
+    };
+    let s = stop.clone();
+    tracker.spawn(async move { stop_on_error(run_creator(create_ctx, s.clone()).await, &s) });
+    tracker.spawn(lift_pauses(gate.clone(), tokens, stop.clone()));
+    if mode == Mode::Daemon {
+        tracker.spawn(periodic_rescan(store.clone(), config.clone(), work_queued, stop.clone()));
+        tracker.spawn(heartbeat(store.clone(), stop.clone()));
+    }
+    tracker.close();
+
+    let ended_by_pause = match mode {
+        Mode::Sync => wait_until_drained(&store, &gate, &stop).await?,
+        Mode::Daemon => {
+            stop.cancelled().await;
+            None
+        }
+    };
+    stop.cancel();
+    if tokio::time::timeout(STOP_DEADLINE, tracker.wait()).await.is_err() {
+        tracing::warn!("some work did not stop in time; it resumes on the next start");
+    }
+    let (counts, failed) = store
+        .call(|db| Ok((db.counts()?, db.files_in_state(FileState::Failed, 1000)?)))
+        .await?;
+    Ok(Outcome {
+        counts,
+        failed,
+        pause: ended_by_pause,
+    })
+}
+
+fn create_state_dir(config: &Config) -> Result<(), PipelineError> {
+    let dir = &config.state.dir;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let err = |source| PipelineError::StateDir {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+fn stop_on_error(result: Result<(), StoreError>, stop: &CancellationToken) {
+    if let Err(e) = result {
+        tracing::error!("stopping: {e}");
+        stop.cancel();
+    }
+}
+
+async fn rescan(store: &Store, config: &Config) -> Result<(), StoreError> {
+    let (store, watches) = (store.clone(), config.watch.clone());
+    let report = tokio::task::spawn_blocking(move || scan::scan_all(&store, &watches))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    for (dir, why) in &report.unreadable {
+        tracing::warn!(folder = %dir.to_string_lossy(), "cannot read folder: {why}");
+    }
+    tracing::info!(
+        new = report.new,
+        changed = report.changed,
+        unchanged = report.unchanged,
+        "scanned watched folders"
+    );
+    Ok(())
+}
+
+async fn periodic_rescan(
+    store: Store,
+    config: Config,
+    work_queued: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(config.scan.interval) => {}
+            () = stop.cancelled() => return,
+        }
+        match rescan(&store, &config).await {
+            Ok(()) => work_queued.notify_waiters(),
+            Err(e) => tracing::error!("scan failed: {e}"),
+        }
+    }
+}
+
+async fn heartbeat(store: Store, stop: CancellationToken) {
+    loop {
+        if let Err(e) = store.call(|db| db.heartbeat()).await {
+            tracing::error!("cannot record heartbeat: {e}");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Waits until no file needs work. A pause ends a sync (returned) unless it lifts by
+/// itself soon.
+async fn wait_until_drained(
+    store: &Store,
+    gate: &PauseGate,
+    stop: &CancellationToken,
+) -> Result<Option<Pause>, StoreError> {
+    loop {
+        if let Some(pause) = gate.current() {
+            return Ok(Some(pause));
+        }
+        let counts = store.call(|db| db.counts()).await?;
+        if counts.unfinished() == 0 {
+            return Ok(None);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+            () = stop.cancelled() => return Ok(None),
+        }
+    }
+}

@@ -1,0 +1,846 @@
+//! File rows and their state transitions (DESIGN §3).
+//!
+//! `pending → uploading → uploaded → creating → done`, with `waiting` for transient errors,
+//! `failed` and `skipped` as ends. A `pending` row that still has a `session_url` is an
+//! interrupted resumable upload: the worker asks Google where it stands before sending.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Db, StoreError, unix_now};
+
+/// A file's place in the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    Pending,
+    Uploading,
+    Uploaded,
+    Creating,
+    Done,
+    Skipped,
+    Failed,
+    Waiting,
+}
+
+impl FileState {
+    /// Every state, in pipeline order.
+    pub const ALL: [FileState; 8] = [
+        FileState::Pending,
+        FileState::Uploading,
+        FileState::Uploaded,
+        FileState::Creating,
+        FileState::Done,
+        FileState::Failed,
+        FileState::Skipped,
+        FileState::Waiting,
+    ];
+
+    /// The name stored in the database and shown by `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::Pending => "pending",
+            FileState::Uploading => "uploading",
+            FileState::Uploaded => "uploaded",
+            FileState::Creating => "creating",
+            FileState::Done => "done",
+            FileState::Skipped => "skipped",
+            FileState::Failed => "failed",
+            FileState::Waiting => "waiting",
+        }
+    }
+
+    fn parse(s: &str) -> FileState {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .unwrap_or(FileState::Failed)
+    }
+}
+
+/// What a scan learned about one path.
+#[derive(Debug, Clone)]
+pub struct ScannedFile {
+    pub path: PathBuf,
+    pub watch_index: usize,
+    pub album_title: Option<String>,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    /// `Ok(mime type)` to upload, `Err(reason)` to skip.
+    pub verdict: Result<String, String>,
+}
+
+/// What [`Db::upsert_scanned`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutcome {
+    /// A path never seen before, now queued or skipped.
+    New,
+    /// Size, mtime and inode are as recorded: nothing to do, nothing re-read.
+    Unchanged,
+    /// The content changed: queued again as a new upload (or skipped).
+    Changed,
+    /// The row is being uploaded or created right now; its worker notices changes itself.
+    InFlight,
+}
+
+/// A claimed upload job: everything a worker needs, copied out of the row.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub path: PathBuf,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    pub mime_type: String,
+    pub attempts: u32,
+    pub content_hash: Option<Vec<u8>>,
+    /// An interrupted resumable session to ask about before sending anything.
+    pub session_url: Option<String>,
+    pub session_granularity: Option<u64>,
+}
+
+/// An uploaded file waiting for batchCreate.
+#[derive(Debug, Clone)]
+pub struct UploadedItem {
+    pub id: i64,
+    pub path: PathBuf,
+    pub upload_token: String,
+    pub attempts: u32,
+}
+
+/// The result of creating one media item.
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    Created {
+        media_item_id: String,
+        product_url: Option<String>,
+    },
+    /// Permanently refused (for example BAD_IMAGE): never retried by itself.
+    Failed { reason: String },
+    /// Transient: upload again after `next_attempt_at`.
+    Retry { reason: String, next_attempt_at: i64 },
+}
+
+/// Number of files per state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub pending: u64,
+    pub uploading: u64,
+    pub uploaded: u64,
+    pub creating: u64,
+    pub done: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub waiting: u64,
+}
+
+impl Counts {
+    /// Files that still need work (everything but the three end states).
+    pub fn unfinished(&self) -> u64 {
+        self.pending + self.uploading + self.uploaded + self.creating + self.waiting
+    }
+}
+
+/// A whole row, for `status PATH` and tests.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileRow {
+    pub id: i64,
+    #[serde(serialize_with = "serialize_path")]
+    pub path: PathBuf,
+    pub state: FileState,
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub size: u64,
+    pub mime_type: Option<String>,
+    pub album_title: Option<String>,
+    pub bytes_sent: u64,
+    pub next_attempt_at: Option<i64>,
+    pub media_item_id: Option<String>,
+    pub product_url: Option<String>,
+    pub alias_of: Option<i64>,
+    pub updated_at: i64,
+}
+
+fn serialize_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+pub(crate) fn path_bytes(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
+
+pub(crate) fn path_from_bytes(b: &[u8]) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(b))
+}
+
+const ROW_COLUMNS: &str = "id, path, state, reason, attempts, size, mime_type, album_title, \
+     bytes_sent, next_attempt_at, media_item_id, product_url, alias_of, updated_at";
+
+fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
+    let state: String = r.get(2)?;
+    Ok(FileRow {
+        id: r.get(0)?,
+        path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
+        state: FileState::parse(&state),
+        reason: r.get(3)?,
+        attempts: r.get(4)?,
+        size: r.get(5)?,
+        mime_type: r.get(6)?,
+        album_title: r.get(7)?,
+        bytes_sent: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+        media_item_id: r.get(10)?,
+        product_url: r.get(11)?,
+        alias_of: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+impl Db {
+    /// Records what a scan found at one path.
+    pub fn upsert_scanned(&mut self, f: &ScannedFile) -> Result<ScanOutcome, StoreError> {
+        let now = unix_now();
+        let (state, mime, reason) = match &f.verdict {
+            Ok(mime) => ("pending", Some(mime.as_str()), None),
+            Err(reason) => ("skipped", None, Some(reason.as_str())),
+        };
+        let tx = self.conn.transaction()?;
+        let existing: Option<(String, u64, i64, u64)> = tx
+            .query_row(
+                "SELECT state, size, mtime_ns, inode FROM files WHERE path = ?1",
+                [path_bytes(&f.path)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let outcome = match existing {
+            None => {
+                tx.execute(
+                    "INSERT INTO files (path, watch_index, album_title, size, mtime_ns, inode, \
+                     mime_type, state, reason, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                    params![
+                        path_bytes(&f.path),
+                        f.watch_index,
+                        f.album_title,
+                        f.size,
+                        f.mtime_ns,
+                        f.inode,
+                        mime,
+                        state,
+                        reason,
+                        now
+                    ],
+                )?;
+                ScanOutcome::New
+            }
+            Some((_, size, mtime, inode))
+                if size == f.size && mtime == f.mtime_ns && inode == f.inode =>
+            {
+                ScanOutcome::Unchanged
+            }
+            Some((current, ..)) if current == "uploading" || current == "creating" => {
+                ScanOutcome::InFlight
+            }
+            Some(_) => {
+                // New content at a known path: a new upload. Everything tied to the old
+                // bytes (hash, session, token, media item) no longer describes this file.
+                tx.execute(
+                    "UPDATE files SET watch_index = ?2, album_title = ?3, size = ?4, \
+                     mtime_ns = ?5, inode = ?6, mime_type = ?7, state = ?8, reason = ?9, \
+                     attempts = 0, next_attempt_at = NULL, content_hash = NULL, \
+                     session_url = NULL, session_granularity = NULL, bytes_sent = 0, \
+                     upload_token = NULL, upload_token_at = NULL, media_item_id = NULL, \
+                     product_url = NULL, alias_of = NULL, updated_at = ?10 WHERE path = ?1",
+                    params![
+                        path_bytes(&f.path),
+                        f.watch_index,
+                        f.album_title,
+                        f.size,
+                        f.mtime_ns,
+                        f.inode,
+                        mime,
+                        state,
+                        reason,
+                        now
+                    ],
+                )?;
+                ScanOutcome::Changed
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Whether `path` has a row with exactly this size, mtime and inode.
+    pub fn is_unchanged(
+        &self,
+        path: &Path,
+        size: u64,
+        mtime_ns: i64,
+        inode: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 \
+                 AND inode = ?4",
+            )?
+            .exists(params![path_bytes(path), size, mtime_ns, inode])?)
+    }
+
+    /// The file under a claimed job changed: record its new identity and queue it again
+    /// as new content (no attempt counted; nothing sent so far belongs to the new bytes).
+    pub fn requeue_changed(
+        &mut self,
+        id: i64,
+        size: u64,
+        mtime_ns: i64,
+        inode: u64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET state = 'pending', size = ?2, mtime_ns = ?3, inode = ?4, \
+             reason = ?5, content_hash = NULL, session_url = NULL, session_granularity = NULL, \
+             bytes_sent = 0, upload_token = NULL, upload_token_at = NULL, updated_at = ?6 \
+             WHERE id = ?1",
+            params![id, size, mtime_ns, inode, reason, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Puts rows that a killed process left mid-flight back where a fresh start can take
+    /// them (the crash table of DESIGN §3). Returns how many rows moved.
+    pub fn recover_after_restart(&mut self, token_max_age_secs: i64) -> Result<usize, StoreError> {
+        let now = unix_now();
+        let tx = self.conn.transaction()?;
+        // The session URL stays: the worker will `query` it and resume.
+        let mut moved = tx.execute(
+            "UPDATE files SET state = 'pending', updated_at = ?1 WHERE state = 'uploading'",
+            [now],
+        )?;
+        // A batchCreate whose answer was lost: upload again; identical bytes map to the
+        // same media item, so nothing is created twice.
+        moved += tx.execute(
+            "UPDATE files SET state = 'pending', upload_token = NULL, upload_token_at = NULL, \
+             session_url = NULL, session_granularity = NULL, bytes_sent = 0, updated_at = ?1 \
+             WHERE state = 'creating'",
+            [now],
+        )?;
+        moved += expire_old_tokens(&tx, now, token_max_age_secs)?;
+        tx.commit()?;
+        Ok(moved)
+    }
+
+    /// Claims the next file to upload, if any is due.
+    pub fn claim_next(&mut self) -> Result<Option<Job>, StoreError> {
+        let now = unix_now();
+        let job = self
+            .conn
+            .query_row(
+                "UPDATE files SET state = 'uploading', updated_at = ?1 WHERE id = ( \
+                   SELECT id FROM files WHERE state = 'pending' \
+                      OR (state = 'waiting' AND next_attempt_at <= ?1) \
+                   ORDER BY session_url IS NULL, id LIMIT 1) \
+                 RETURNING id, path, size, mtime_ns, inode, mime_type, attempts, content_hash, \
+                   session_url, session_granularity",
+                [now],
+                |r| {
+                    Ok(Job {
+                        id: r.get(0)?,
+                        path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
+                        size: r.get(2)?,
+                        mtime_ns: r.get(3)?,
+                        inode: r.get(4)?,
+                        mime_type: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                        attempts: r.get(6)?,
+                        content_hash: r.get(7)?,
+                        session_url: r.get(8)?,
+                        session_granularity: r.get(9)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(job)
+    }
+
+    /// Stores a resumable session before its first byte is sent.
+    pub fn set_session(&mut self, id: i64, url: &str, granularity: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET session_url = ?2, session_granularity = ?3, bytes_sent = 0, \
+             updated_at = ?4 WHERE id = ?1",
+            params![id, url, granularity, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a session that the server no longer knows or that finished without a token.
+    pub fn clear_session(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET session_url = NULL, session_granularity = NULL, bytes_sent = 0, \
+             updated_at = ?2 WHERE id = ?1",
+            params![id, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Records upload progress for `status`.
+    pub fn set_progress(&mut self, id: i64, bytes_sent: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET bytes_sent = ?2 WHERE id = ?1 AND state = 'uploading'",
+            params![id, bytes_sent],
+        )?;
+        Ok(())
+    }
+
+    /// Stores the content hash once it is known.
+    pub fn set_content_hash(&mut self, id: i64, hash: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET content_hash = ?2 WHERE id = ?1",
+            params![id, hash],
+        )?;
+        Ok(())
+    }
+
+    /// The bytes are with Google: keep the token for the creator.
+    pub fn set_uploaded(
+        &mut self,
+        id: i64,
+        upload_token: &str,
+        content_hash: &[u8],
+    ) -> Result<(), StoreError> {
+        let now = unix_now();
+        self.conn.execute(
+            "UPDATE files SET state = 'uploaded', upload_token = ?2, upload_token_at = ?3, \
+             content_hash = ?4, session_url = NULL, session_granularity = NULL, \
+             bytes_sent = size, reason = NULL, updated_at = ?3 WHERE id = ?1",
+            params![id, upload_token, now, content_hash],
+        )?;
+        Ok(())
+    }
+
+    /// A transient failure: try again at `next_attempt_at`.
+    pub fn set_waiting(
+        &mut self,
+        id: i64,
+        reason: &str,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET state = 'waiting', reason = ?2, next_attempt_at = ?3, \
+             attempts = attempts + 1, updated_at = ?4 WHERE id = ?1",
+            params![id, reason, next_attempt_at, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Back to the queue without counting an attempt (the pipeline paused, or the file
+    /// changed under us and must be read again).
+    pub fn requeue(&mut self, id: i64, reason: Option<&str>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET state = 'pending', reason = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, reason, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// A permanent failure of this file.
+    pub fn set_failed(&mut self, id: i64, reason: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET state = 'failed', reason = ?2, attempts = attempts + 1, \
+             next_attempt_at = NULL, session_url = NULL, updated_at = ?3 WHERE id = ?1",
+            params![id, reason, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Not something to upload after all (for example it vanished or is not media).
+    pub fn set_skipped(&mut self, id: i64, reason: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET state = 'skipped', reason = ?2, session_url = NULL, \
+             updated_at = ?3 WHERE id = ?1",
+            params![id, reason, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// Whether another file of this size is already done (then hashing first may save an
+    /// upload; otherwise the hash is taken while streaming).
+    pub fn done_file_with_size_exists(&self, id: i64, size: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE size = ?1 AND id != ?2 \
+                 AND state = 'done' AND media_item_id IS NOT NULL)",
+                params![size, id],
+                |r| r.get(0),
+            )?)
+    }
+
+    /// Marks `id` done as another name of an already created media item with this
+    /// content. Returns false when no such item exists.
+    pub fn mark_alias_if_known(&mut self, id: i64, hash: &[u8]) -> Result<bool, StoreError> {
+        let original: Option<(i64, String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT id, media_item_id, product_url FROM files WHERE content_hash = ?1 \
+                 AND id != ?2 AND state = 'done' AND media_item_id IS NOT NULL \
+                 ORDER BY id LIMIT 1",
+                params![hash, id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((original_id, media_item_id, product_url)) = original else {
+            return Ok(false);
+        };
+        self.conn.execute(
+            "UPDATE files SET state = 'done', content_hash = ?2, alias_of = ?3, \
+             media_item_id = ?4, product_url = ?5, session_url = NULL, \
+             reason = 'same content as an uploaded file', updated_at = ?6 WHERE id = ?1",
+            params![id, hash, original_id, media_item_id, product_url, unix_now()],
+        )?;
+        Ok(true)
+    }
+
+    /// Takes up to `limit` uploaded files for one album (the oldest album first) and marks
+    /// them `creating` in the same transaction. Tokens too old to use go back to pending.
+    pub fn take_batch(
+        &mut self,
+        limit: usize,
+        token_max_age_secs: i64,
+    ) -> Result<Option<(Option<String>, Vec<UploadedItem>)>, StoreError> {
+        let now = unix_now();
+        let tx = self.conn.transaction()?;
+        expire_old_tokens(&tx, now, token_max_age_secs)?;
+        let album: Option<Option<String>> = tx
+            .query_row(
+                "SELECT album_title FROM files WHERE state = 'uploaded' ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(album) = album else {
+            return Ok(None);
+        };
+        let items = {
+            let mut stmt = tx.prepare(
+                "UPDATE files SET state = 'creating', updated_at = ?3 WHERE id IN ( \
+                   SELECT id FROM files WHERE state = 'uploaded' AND album_title IS ?1 \
+                   ORDER BY id LIMIT ?2) \
+                 RETURNING id, path, upload_token, attempts",
+            )?;
+            let rows = stmt.query_map(params![album, limit, now], |r| {
+                Ok(UploadedItem {
+                    id: r.get(0)?,
+                    path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
+                    upload_token: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    attempts: r.get(3)?,
+                })
+            })?;
+            let mut items = rows.collect::<Result<Vec<_>, _>>()?;
+            items.sort_by_key(|i| i.id);
+            items
+        };
+        tx.commit()?;
+        Ok(Some((album, items)))
+    }
+
+    /// Ends a batchCreate call: every outcome in one transaction.
+    pub fn record_create_outcomes(
+        &mut self,
+        outcomes: &[(i64, CreateOutcome)],
+    ) -> Result<(), StoreError> {
+        let now = unix_now();
+        let tx = self.conn.transaction()?;
+        for (id, outcome) in outcomes {
+            match outcome {
+                CreateOutcome::Created {
+                    media_item_id,
+                    product_url,
+                } => tx.execute(
+                    "UPDATE files SET state = 'done', media_item_id = ?2, product_url = ?3, \
+                     reason = NULL, upload_token = NULL, next_attempt_at = NULL, \
+                     updated_at = ?4 WHERE id = ?1",
+                    params![id, media_item_id, product_url, now],
+                )?,
+                CreateOutcome::Failed { reason } => tx.execute(
+                    "UPDATE files SET state = 'failed', reason = ?2, upload_token = NULL, \
+                     attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
+                    params![id, reason, now],
+                )?,
+                CreateOutcome::Retry {
+                    reason,
+                    next_attempt_at,
+                } => tx.execute(
+                    "UPDATE files SET state = 'waiting', reason = ?2, next_attempt_at = ?3, \
+                     upload_token = NULL, upload_token_at = NULL, attempts = attempts + 1, \
+                     updated_at = ?4 WHERE id = ?1",
+                    params![id, reason, next_attempt_at, now],
+                )?,
+            };
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts `creating` rows back to `uploaded` (the call was not sent: pause or shutdown).
+    pub fn unclaim_batch(&mut self, ids: &[i64]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for id in ids {
+            tx.execute(
+                "UPDATE files SET state = 'uploaded' WHERE id = ?1 AND state = 'creating'",
+                [id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Files per state.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let mut counts = Counts::default();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, count(*) FROM files GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            let slot = match FileState::parse(&state) {
+                FileState::Pending => &mut counts.pending,
+                FileState::Uploading => &mut counts.uploading,
+                FileState::Uploaded => &mut counts.uploaded,
+                FileState::Creating => &mut counts.creating,
+                FileState::Done => &mut counts.done,
+                FileState::Skipped => &mut counts.skipped,
+                FileState::Failed => &mut counts.failed,
+                FileState::Waiting => &mut counts.waiting,
+            };
+            *slot = n;
+        }
+        Ok(counts)
+    }
+
+    /// When the earliest waiting file is due, if any waits.
+    pub fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT min(next_attempt_at) FROM files WHERE state = 'waiting'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The row of one path.
+    pub fn file_by_path(&self, path: &Path) -> Result<Option<FileRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {ROW_COLUMNS} FROM files WHERE path = ?1"),
+                [path_bytes(path)],
+                file_row,
+            )
+            .optional()?)
+    }
+
+    /// Rows in one state, oldest change first, at most `limit`.
+    pub fn files_in_state(&self, state: FileState, limit: usize) -> Result<Vec<FileRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM files WHERE state = ?1 ORDER BY updated_at DESC, id \
+             LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![state.as_str(), limit], file_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every row (tests and small trees only).
+    pub fn all_files(&self) -> Result<Vec<FileRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ROW_COLUMNS} FROM files ORDER BY id"))?;
+        let rows = stmt.query_map([], file_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Puts failed files (all, or those at `paths`) back in the queue with a fresh attempt
+    /// count. Returns how many were re-queued.
+    pub fn retry_failed(&mut self, paths: Option<&[PathBuf]>) -> Result<usize, StoreError> {
+        let now = unix_now();
+        let reset = "UPDATE files SET state = 'pending', reason = NULL, attempts = 0, \
+                     next_attempt_at = NULL, updated_at = ?1 WHERE state = 'failed'";
+        match paths {
+            None => Ok(self.conn.execute(reset, [now])?),
+            Some(paths) => {
+                let tx = self.conn.transaction()?;
+                let mut n = 0;
+                for p in paths {
+                    n += tx.execute(
+                        &format!("{reset} AND path = ?2"),
+                        params![now, path_bytes(p)],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(n)
+            }
+        }
+    }
+}
+
+fn expire_old_tokens(
+    tx: &rusqlite::Transaction<'_>,
+    now: i64,
+    token_max_age_secs: i64,
+) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "UPDATE files SET state = 'pending', upload_token = NULL, upload_token_at = NULL, \
+         reason = 'upload token too old; uploading again', updated_at = ?1 \
+         WHERE state = 'uploaded' AND upload_token_at <= ?1 - ?2",
+        params![now, token_max_age_secs],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanned(path: &str, size: u64, mtime: i64) -> ScannedFile {
+        ScannedFile {
+            path: PathBuf::from(path),
+            watch_index: 1,
+            album_title: None,
+            size,
+            mtime_ns: mtime,
+            inode: 7,
+            verdict: Ok("image/jpeg".into()),
+        }
+    }
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_rescan_of_unchanged_files_changes_nothing() {
+        let (_d, mut db) = db();
+        assert_eq!(db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap(), ScanOutcome::New);
+        assert_eq!(
+            db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap(),
+            ScanOutcome::Unchanged
+        );
+        assert_eq!(db.counts().unwrap().pending, 1);
+    }
+
+    #[test]
+    fn non_utf8_paths_round_trip_as_bytes() {
+        let (_d, mut db) = db();
+        let path = path_from_bytes(b"/cam/\xff\xfe.jpg");
+        let mut f = scanned("/x", 1, 1);
+        f.path = path.clone();
+        db.upsert_scanned(&f).unwrap();
+        let job = db.claim_next().unwrap().unwrap();
+        assert_eq!(job.path, path);
+    }
+
+    #[test]
+    fn changed_content_at_a_done_path_is_a_new_upload() {
+        let (_d, mut db) = db();
+        db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap();
+        let job = db.claim_next().unwrap().unwrap();
+        db.set_uploaded(job.id, "tok", b"h").unwrap();
+        let (_, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        db.record_create_outcomes(&[(
+            items[0].id,
+            CreateOutcome::Created {
+                media_item_id: "m1".into(),
+                product_url: None,
+            },
+        )])
+        .unwrap();
+        assert_eq!(
+            db.upsert_scanned(&scanned("/a.jpg", 11, 2)).unwrap(),
+            ScanOutcome::Changed
+        );
+        let row = db.file_by_path(Path::new("/a.jpg")).unwrap().unwrap();
+        assert_eq!(row.state, FileState::Pending);
+        assert_eq!(row.media_item_id, None);
+    }
+
+    #[test]
+    fn restart_recovery_follows_the_crash_table() {
+        let (_d, mut db) = db();
+        for p in ["/up.mp4", "/cr.jpg", "/old.jpg"] {
+            db.upsert_scanned(&scanned(p, 10, 1)).unwrap();
+        }
+        let up = db.claim_next().unwrap().unwrap();
+        db.set_session(up.id, "http://s/1", 256).unwrap();
+        let cr = db.claim_next().unwrap().unwrap();
+        db.set_uploaded(cr.id, "tok", b"h").unwrap();
+        db.take_batch(50, 3600).unwrap().unwrap();
+        let old = db.claim_next().unwrap().unwrap();
+        db.set_uploaded(old.id, "tok2", b"h2").unwrap();
+        db.conn
+            .execute("UPDATE files SET upload_token_at = 0 WHERE id = ?1", [old.id])
+            .unwrap();
+
+        assert_eq!(db.recover_after_restart(3600).unwrap(), 3);
+        let counts = db.counts().unwrap();
+        assert_eq!(counts.pending, 3);
+        // The interrupted session is offered first, with its URL, to be queried.
+        let first = db.claim_next().unwrap().unwrap();
+        assert_eq!(first.id, up.id);
+        assert_eq!(first.session_url.as_deref(), Some("http://s/1"));
+        let second = db.claim_next().unwrap().unwrap();
+        assert_eq!(second.session_url, None);
+    }
+
+    #[test]
+    fn a_known_content_hash_makes_an_alias_instead_of_an_upload() {
+        let (_d, mut db) = db();
+        db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap();
+        db.upsert_scanned(&scanned("/b.jpg", 10, 1)).unwrap();
+        let a = db.claim_next().unwrap().unwrap();
+        db.set_uploaded(a.id, "tok", b"same").unwrap();
+        let (_, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        db.record_create_outcomes(&[(
+            items[0].id,
+            CreateOutcome::Created {
+                media_item_id: "m1".into(),
+                product_url: Some("u".into()),
+            },
+        )])
+        .unwrap();
+        let b = db.claim_next().unwrap().unwrap();
+        assert!(db.done_file_with_size_exists(b.id, 10).unwrap());
+        assert!(!db.mark_alias_if_known(b.id, b"other").unwrap());
+        assert!(db.mark_alias_if_known(b.id, b"same").unwrap());
+        let row = db.file_by_path(Path::new("/b.jpg")).unwrap().unwrap();
+        assert_eq!(row.media_item_id.as_deref(), Some("m1"));
+        assert_eq!(row.alias_of, Some(a.id));
+    }
+
+    #[test]
+    fn batches_hold_one_album_and_respect_the_limit() {
+        let (_d, mut db) = db();
+        for i in 0..5 {
+            let mut f = scanned(&format!("/{i}.jpg"), 10, 1);
+            f.album_title = (i % 2 == 0).then(|| "Trip".to_owned());
+            db.upsert_scanned(&f).unwrap();
+            let job = db.claim_next().unwrap().unwrap();
+            db.set_uploaded(job.id, &format!("t{i}"), b"h").unwrap();
+        }
+        let (album, items) = db.take_batch(2, 3600).unwrap().unwrap();
+        assert_eq!(album.as_deref(), Some("Trip"));
+        assert_eq!(items.len(), 2);
+        // The oldest waiting file decides which album goes next.
+        let (album, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        assert_eq!(album, None);
+        assert_eq!(items.len(), 2);
+        let (album, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        assert_eq!(album.as_deref(), Some("Trip"));
+        assert_eq!(items.len(), 1);
+        assert!(db.take_batch(50, 3600).unwrap().is_none());
+    }
+}
