@@ -322,9 +322,9 @@ impl Config {
 }
 
 fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map_or(1, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let line = e.span().map_or(1, |span| {
+        text[..span.start.min(text.len())].matches('\n').count() + 1
+    });
     ConfigError::Syntax {
         path: path.to_owned(),
         line,
@@ -355,7 +355,10 @@ path = "/srv/camera"
         let defaults = UploadConfig::default();
         assert_eq!(config.upload.workers, defaults.workers);
         assert_eq!(config.upload.raw_threshold, defaults.raw_threshold);
-        assert_eq!(config.upload.daily_request_budget, defaults.daily_request_budget);
+        assert_eq!(
+            config.upload.daily_request_budget,
+            defaults.daily_request_budget
+        );
         assert_eq!(config.create.batch_size, CreateConfig::default().batch_size);
         assert_eq!(config.google.api_url, GOOGLE_API_URL);
     }
@@ -404,9 +407,8 @@ path = "/srv/camera"
 
     #[test]
     fn durations_and_sizes_read_as_humans_write_them() {
-        let text = format!(
-            "{MINIMAL}\n[upload]\nraw_threshold = \"2 MiB\"\nretry_base = \"250ms\"\n"
-        );
+        let text =
+            format!("{MINIMAL}\n[upload]\nraw_threshold = \"2 MiB\"\nretry_base = \"250ms\"\n");
         let c = Config::parse(&text, Path::new("c.toml")).unwrap();
         assert_eq!(c.upload.raw_threshold, ByteSize::mib(2));
         assert_eq!(c.upload.retry_base, Duration::from_millis(250));

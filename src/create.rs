@@ -45,7 +45,10 @@ enum Next {
 }
 
 /// Runs the creator lane until shutdown.
-pub async fn run_creator(ctx: CreateContext, shutdown: CancellationToken) -> Result<(), StoreError> {
+pub async fn run_creator(
+    ctx: CreateContext,
+    shutdown: CancellationToken,
+) -> Result<(), StoreError> {
     let mut failures = 0u32;
     loop {
         // Gather: go once uploads have been quiet for `idle`, or a batch is full.
@@ -64,10 +67,12 @@ pub async fn run_creator(ctx: CreateContext, shutdown: CancellationToken) -> Res
             return Ok(());
         }
         let batch_size = ctx.settings.batch_size;
+        // While uploads keep coming, send only full batches; once quiet, send the rest.
+        let at_least = if quiet { 1 } else { batch_size };
         let max_age = i64::try_from(ctx.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
         while let Some((album, items)) = ctx
             .store
-            .call(move |db| db.take_batch(batch_size, max_age))
+            .call(move |db| db.take_batch(batch_size, at_least, max_age))
             .await?
         {
             match create_batch(&ctx, album.as_deref(), items).await? {
@@ -194,7 +199,10 @@ async fn record_results(
             }
             other => {
                 let reason = match other {
-                    Some(r) => format!("Google could not create it (code {}): {}", r.code, r.message),
+                    Some(r) => format!(
+                        "Google could not create it (code {}): {}",
+                        r.code, r.message
+                    ),
                     None => "Google's answer did not mention this item".to_owned(),
                 };
                 if item.attempts + 1 >= ctx.upload.max_attempts {
@@ -236,7 +244,10 @@ async fn call_failed(
             // The answer was lost: Google may or may not have created the items. Upload
             // again: identical bytes come back as the same media item, so nothing is
             // created twice, and a consumed token is never sent again.
-            tracing::warn!(items = ids.len(), "batchCreate answer lost ({error}); uploading those files again");
+            tracing::warn!(
+                items = ids.len(),
+                "batchCreate answer lost ({error}); uploading those files again"
+            );
             let outcomes: Vec<(i64, CreateOutcome)> = ids
                 .iter()
                 .map(|id| {
@@ -282,7 +293,14 @@ async fn call_failed(
             }
             let outcomes: Vec<(i64, CreateOutcome)> = ids
                 .iter()
-                .map(|id| (*id, CreateOutcome::Failed { reason: reason.clone() }))
+                .map(|id| {
+                    (
+                        *id,
+                        CreateOutcome::Failed {
+                            reason: reason.clone(),
+                        },
+                    )
+                })
                 .collect();
             ctx.store
                 .call(move |db| db.record_create_outcomes(&outcomes))

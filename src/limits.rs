@@ -129,12 +129,19 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 12, 3, 7, 59, 0).unwrap();
         assert_eq!(pacific_day(t), "2026-12-02");
         let reset = next_pacific_midnight(t);
-        assert_eq!(reset, Utc.with_ymd_and_hms(2026, 12, 3, 8, 0, 0).unwrap().timestamp());
+        assert_eq!(
+            reset,
+            Utc.with_ymd_and_hms(2026, 12, 3, 8, 0, 0)
+                .unwrap()
+                .timestamp()
+        );
         // Summer time: UTC-7.
         let t = Utc.with_ymd_and_hms(2026, 7, 1, 12, 0, 0).unwrap();
         assert_eq!(
             next_pacific_midnight(t),
-            Utc.with_ymd_and_hms(2026, 7, 2, 7, 0, 0).unwrap().timestamp()
+            Utc.with_ymd_and_hms(2026, 7, 2, 7, 0, 0)
+                .unwrap()
+                .timestamp()
         );
     }
 }

@@ -45,9 +45,13 @@ impl StateLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let holder = holder_pid(lock_path).map_or_else(String::new, |pid| format!(" (pid {pid})"));
+                let holder =
+                    holder_pid(lock_path).map_or_else(String::new, |pid| format!(" (pid {pid})"));
                 return Err(LockError::Held {
-                    dir: lock_path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    dir: lock_path
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
                     holder,
                 });
             }
@@ -84,7 +88,11 @@ mod tests {
         let path = dir.path().join("gphotosd.lock");
         let lock = StateLock::acquire(&path).unwrap();
         let err = StateLock::acquire(&path).unwrap_err();
-        assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(lock);
         assert!(StateLock::acquire(&path).is_ok());
     }

@@ -42,7 +42,11 @@ impl PauseGate {
             tracing::warn!(reason = pause.reason.as_str(), "paused: {}", pause.message);
         }
         let persisted = pause.clone();
-        if let Err(e) = self.store.call(move |db| db.set_pause(Some(&persisted))).await {
+        if let Err(e) = self
+            .store
+            .call(move |db| db.set_pause(Some(&persisted)))
+            .await
+        {
             tracing::error!("cannot record the pause: {e}");
         }
         self.tx.send_replace(Some(pause));

@@ -71,9 +71,14 @@ pub async fn run(
     let _lock = StateLock::acquire(&config.lock_path())?;
     let store = Store::open(&config.database_path())?;
     let max_age = i64::try_from(config.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
-    let recovered = store.call(move |db| db.recover_after_restart(max_age)).await?;
+    let recovered = store
+        .call(move |db| db.recover_after_restart(max_age))
+        .await?;
     if recovered > 0 {
-        tracing::info!(files = recovered, "picked up work interrupted by the last stop");
+        tracing::info!(
+            files = recovered,
+            "picked up work interrupted by the last stop"
+        );
     }
     store
         .call(|db| {
@@ -84,7 +89,11 @@ pub async fn run(
 
     let client = ClientSecret::load(&config.google.client_secret_file)?;
     let http = http_client(config.google.connect_timeout, config.google.read_timeout);
-    let tokens = Arc::new(TokenSource::new(&config.token_path(), &client.token_uri, http.clone()));
+    let tokens = Arc::new(TokenSource::new(
+        &config.token_path(),
+        &client.token_uri,
+        http.clone(),
+    ));
     let limits = Arc::new(Limits::new(
         config.upload.requests_per_second,
         config.upload.max_bytes_per_second.as_u64(),
@@ -145,7 +154,12 @@ pub async fn run(
     tracker.spawn(async move { stop_on_error(run_creator(create_ctx, s.clone()).await, &s) });
     tracker.spawn(lift_pauses(gate.clone(), tokens, stop.clone()));
     if mode == Mode::Daemon {
-        tracker.spawn(periodic_rescan(store.clone(), config.clone(), work_queued, stop.clone()));
+        tracker.spawn(periodic_rescan(
+            store.clone(),
+            config.clone(),
+            work_queued,
+            stop.clone(),
+        ));
         tracker.spawn(heartbeat(store.clone(), stop.clone()));
     }
     tracker.close();
@@ -158,7 +172,10 @@ pub async fn run(
         }
     };
     stop.cancel();
-    if tokio::time::timeout(STOP_DEADLINE, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(STOP_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some work did not stop in time; it resumes on the next start");
     }
     let (counts, failed) = store

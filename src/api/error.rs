@@ -110,9 +110,7 @@ fn classify_google(
         }
         401 => ErrorClass::Unauthorized,
         403 => ErrorClass::Pause(PauseReason::ScopeMissing),
-        429 if quota_limit == Some("ApiCallsPerProjectPerDay")
-            || message.contains("per day") =>
-        {
+        429 if quota_limit == Some("ApiCallsPerProjectPerDay") || message.contains("per day") => {
             ErrorClass::Pause(PauseReason::DailyQuota)
         }
         429 if quota_limit.is_some() => ErrorClass::RateLimited,
@@ -155,9 +153,7 @@ pub(crate) async fn from_response(op: &'static str, response: reqwest::Response)
         .map(Duration::from_secs);
     let body = response.bytes().await.unwrap_or_default();
     let (message, quota_limit) = match serde_json::from_slice::<Envelope>(&body) {
-        Ok(Envelope {
-            error: Some(e), ..
-        }) => {
+        Ok(Envelope { error: Some(e), .. }) => {
             let quota = e
                 .details
                 .iter()
@@ -229,7 +225,10 @@ mod tests {
             ),
             ErrorClass::Pause(PauseReason::StorageFull)
         );
-        assert_eq!(classify_google(400, "bad", None, None), ErrorClass::Permanent);
+        assert_eq!(
+            classify_google(400, "bad", None, None),
+            ErrorClass::Permanent
+        );
         assert_eq!(
             classify_google(503, "x", None, Some(Duration::from_secs(3))),
             ErrorClass::Transient {

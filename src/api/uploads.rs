@@ -23,7 +23,10 @@ pub enum SessionState {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// A file name for `X-Goog-Upload-File-Name`, when it can travel as a plain header. The
@@ -33,7 +36,10 @@ fn file_name_header(name: &str) -> Option<&str> {
 }
 
 async fn upload_token(op: &'static str, response: reqwest::Response) -> Result<String, ApiError> {
-    let body = response.text().await.map_err(|e| super::error::network(op, &e))?;
+    let body = response
+        .text()
+        .await
+        .map_err(|e| super::error::network(op, &e))?;
     let token = body.trim();
     if token.is_empty() {
         return Err(ApiError::Protocol {
@@ -99,7 +105,9 @@ impl ApiClient {
             op: OP,
             detail: format!("no {what} header in the answer"),
         };
-        if !header(headers, "x-goog-upload-status").is_some_and(|s| s.eq_ignore_ascii_case("active")) {
+        if !header(headers, "x-goog-upload-status")
+            .is_some_and(|s| s.eq_ignore_ascii_case("active"))
+        {
             return Err(missing("`X-Goog-Upload-Status: active`"));
         }
         let url = header(headers, "x-goog-upload-url")
@@ -125,11 +133,15 @@ impl ApiClient {
             .await;
         let response = match result {
             Ok(r) => r,
-            Err(ApiError::Google { status: 404 | 410, .. }) => return Ok(SessionState::Gone),
+            Err(ApiError::Google {
+                status: 404 | 410, ..
+            }) => return Ok(SessionState::Gone),
             Err(e) => return Err(e),
         };
         let headers = response.headers();
-        let status = header(headers, "x-goog-upload-status").unwrap_or("").to_ascii_lowercase();
+        let status = header(headers, "x-goog-upload-status")
+            .unwrap_or("")
+            .to_ascii_lowercase();
         Ok(match status.as_str() {
             "active" => SessionState::Active {
                 received: header(headers, "x-goog-upload-size-received")

@@ -32,7 +32,9 @@ pub enum AuthError {
          \"Testing\" lose it after 7 days). Run `gphotosd auth` to connect again"
     )]
     Revoked { detail: String },
-    #[error("the token lacks the Photos upload scope (granted: {granted}); run `gphotosd auth` and tick the Google Photos permission")]
+    #[error(
+        "the token lacks the Photos upload scope (granted: {granted}); run `gphotosd auth` and tick the Google Photos permission"
+    )]
     ScopeMissing { granted: String },
     #[error("cannot reach Google's token endpoint: {0}")]
     Network(String),

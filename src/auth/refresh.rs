@@ -105,7 +105,10 @@ impl TokenSource {
     }
 
     /// Google refused `rejected`: refresh, unless another worker already did.
-    pub async fn after_unauthorized(&self, rejected: &AccessToken) -> Result<AccessToken, AuthError> {
+    pub async fn after_unauthorized(
+        &self,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, AuthError> {
         let mut inner = self.inner.lock().await;
         self.reload_if_changed(&mut inner)?;
         if let Some((token, expiry)) = &inner.access
@@ -122,7 +125,11 @@ impl TokenSource {
         let mut inner = self.inner.lock().await;
         self.reload_if_changed(&mut inner)?;
         self.refresh(&mut inner).await?;
-        Ok(inner.file.as_ref().map(|f| f.scopes.clone()).unwrap_or_default())
+        Ok(inner
+            .file
+            .as_ref()
+            .map(|f| f.scopes.clone())
+            .unwrap_or_default())
     }
 
     fn reload_if_changed(&self, inner: &mut Inner) -> Result<(), AuthError> {
@@ -169,11 +176,7 @@ impl TokenSource {
             return Err(match serde_json::from_slice::<TokenErrorResponse>(&body) {
                 Ok(e) if e.error == "invalid_grant" || e.error == "invalid_client" => {
                     AuthError::Revoked {
-                        detail: format!(
-                            "{}: {}",
-                            e.error,
-                            e.error_description.unwrap_or_default()
-                        ),
+                        detail: format!("{}: {}", e.error, e.error_description.unwrap_or_default()),
                     }
                 }
                 Ok(e) => AuthError::Protocol(format!("HTTP {status}: {}", e.error)),

@@ -75,11 +75,10 @@ impl TokenFile {
                 });
             }
         };
-        let file: TokenFile =
-            serde_json::from_str(&text).map_err(|e| AuthError::TokenFile {
-                path: path.to_owned(),
-                message: format!("not a gphotosd token file ({e}); run `gphotosd auth` again"),
-            })?;
+        let file: TokenFile = serde_json::from_str(&text).map_err(|e| AuthError::TokenFile {
+            path: path.to_owned(),
+            message: format!("not a gphotosd token file ({e}); run `gphotosd auth` again"),
+        })?;
         if file.refresh_token.is_empty() {
             return Err(AuthError::TokenFile {
                 path: path.to_owned(),
@@ -102,7 +101,9 @@ impl TokenFile {
         }
         let tmp = dir.join(format!(
             ".{}.tmp-{}",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("token.json"),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("token.json"),
             std::process::id()
         ));
         let json = serde_json::to_vec_pretty(self).map_err(|e| fail(std::io::Error::other(e)))?;

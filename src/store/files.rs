@@ -122,7 +122,10 @@ pub enum CreateOutcome {
     /// Permanently refused (for example BAD_IMAGE): never retried by itself.
     Failed { reason: String },
     /// Transient: upload again after `next_attempt_at`.
-    Retry { reason: String, next_attempt_at: i64 },
+    Retry {
+        reason: String,
+        next_attempt_at: i64,
+    },
 }
 
 /// Number of files per state.
@@ -470,14 +473,12 @@ impl Db {
     /// Whether another file of this size is already done (then hashing first may save an
     /// upload; otherwise the hash is taken while streaming).
     pub fn done_file_with_size_exists(&self, id: i64, size: u64) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM files WHERE size = ?1 AND id != ?2 \
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM files WHERE size = ?1 AND id != ?2 \
                  AND state = 'done' AND media_item_id IS NOT NULL)",
-                params![size, id],
-                |r| r.get(0),
-            )?)
+            params![size, id],
+            |r| r.get(0),
+        )?)
     }
 
     /// Marks `id` done as another name of an already created media item with this
@@ -500,16 +501,25 @@ impl Db {
             "UPDATE files SET state = 'done', content_hash = ?2, alias_of = ?3, \
              media_item_id = ?4, product_url = ?5, session_url = NULL, \
              reason = 'same content as an uploaded file', updated_at = ?6 WHERE id = ?1",
-            params![id, hash, original_id, media_item_id, product_url, unix_now()],
+            params![
+                id,
+                hash,
+                original_id,
+                media_item_id,
+                product_url,
+                unix_now()
+            ],
         )?;
         Ok(true)
     }
 
     /// Takes up to `limit` uploaded files for one album (the oldest album first) and marks
-    /// them `creating` in the same transaction. Tokens too old to use go back to pending.
+    /// them `creating` in the same transaction; `None` when fewer than `at_least` wait for
+    /// that album. Tokens too old to use go back to pending.
     pub fn take_batch(
         &mut self,
         limit: usize,
+        at_least: usize,
         token_max_age_secs: i64,
     ) -> Result<Option<(Option<String>, Vec<UploadedItem>)>, StoreError> {
         let now = unix_now();
@@ -525,6 +535,14 @@ impl Db {
         let Some(album) = album else {
             return Ok(None);
         };
+        let waiting: usize = tx.query_row(
+            "SELECT count(*) FROM files WHERE state = 'uploaded' AND album_title IS ?1",
+            [&album],
+            |r| r.get(0),
+        )?;
+        if waiting < at_least.max(1) {
+            return Ok(None);
+        }
         let items = {
             let mut stmt = tx.prepare(
                 "UPDATE files SET state = 'creating', updated_at = ?3 WHERE id IN ( \
@@ -645,7 +663,11 @@ impl Db {
     }
 
     /// Rows in one state, oldest change first, at most `limit`.
-    pub fn files_in_state(&self, state: FileState, limit: usize) -> Result<Vec<FileRow>, StoreError> {
+    pub fn files_in_state(
+        &self,
+        state: FileState,
+        limit: usize,
+    ) -> Result<Vec<FileRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM files WHERE state = ?1 ORDER BY updated_at DESC, id \
              LIMIT ?2"
@@ -725,7 +747,10 @@ mod tests {
     #[test]
     fn a_rescan_of_unchanged_files_changes_nothing() {
         let (_d, mut db) = db();
-        assert_eq!(db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap(), ScanOutcome::New);
+        assert_eq!(
+            db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap(),
+            ScanOutcome::New
+        );
         assert_eq!(
             db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap(),
             ScanOutcome::Unchanged
@@ -750,7 +775,7 @@ mod tests {
         db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap();
         let job = db.claim_next().unwrap().unwrap();
         db.set_uploaded(job.id, "tok", b"h").unwrap();
-        let (_, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
         db.record_create_outcomes(&[(
             items[0].id,
             CreateOutcome::Created {
@@ -778,11 +803,14 @@ mod tests {
         db.set_session(up.id, "http://s/1", 256).unwrap();
         let cr = db.claim_next().unwrap().unwrap();
         db.set_uploaded(cr.id, "tok", b"h").unwrap();
-        db.take_batch(50, 3600).unwrap().unwrap();
+        db.take_batch(50, 1, 3600).unwrap().unwrap();
         let old = db.claim_next().unwrap().unwrap();
         db.set_uploaded(old.id, "tok2", b"h2").unwrap();
         db.conn
-            .execute("UPDATE files SET upload_token_at = 0 WHERE id = ?1", [old.id])
+            .execute(
+                "UPDATE files SET upload_token_at = 0 WHERE id = ?1",
+                [old.id],
+            )
             .unwrap();
 
         assert_eq!(db.recover_after_restart(3600).unwrap(), 3);
@@ -803,7 +831,7 @@ mod tests {
         db.upsert_scanned(&scanned("/b.jpg", 10, 1)).unwrap();
         let a = db.claim_next().unwrap().unwrap();
         db.set_uploaded(a.id, "tok", b"same").unwrap();
-        let (_, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
         db.record_create_outcomes(&[(
             items[0].id,
             CreateOutcome::Created {
@@ -831,16 +859,16 @@ mod tests {
             let job = db.claim_next().unwrap().unwrap();
             db.set_uploaded(job.id, &format!("t{i}"), b"h").unwrap();
         }
-        let (album, items) = db.take_batch(2, 3600).unwrap().unwrap();
+        let (album, items) = db.take_batch(2, 1, 3600).unwrap().unwrap();
         assert_eq!(album.as_deref(), Some("Trip"));
         assert_eq!(items.len(), 2);
         // The oldest waiting file decides which album goes next.
-        let (album, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        let (album, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
         assert_eq!(album, None);
         assert_eq!(items.len(), 2);
-        let (album, items) = db.take_batch(50, 3600).unwrap().unwrap();
+        let (album, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
         assert_eq!(album.as_deref(), Some("Trip"));
         assert_eq!(items.len(), 1);
-        assert!(db.take_batch(50, 3600).unwrap().is_none());
+        assert!(db.take_batch(50, 1, 3600).unwrap().is_none());
     }
 }

@@ -169,11 +169,18 @@ impl Db {
                     version: r.get(1)?,
                     started_at: r.get(2)?,
                     heartbeat_at: r.get(3)?,
-                    pause: reason.as_deref().and_then(PauseReason::parse).map(|reason| Pause {
-                        reason,
-                        message: r.get::<_, Option<String>>(5).ok().flatten().unwrap_or_default(),
-                        until: r.get(6).ok().flatten(),
-                    }),
+                    pause: reason
+                        .as_deref()
+                        .and_then(PauseReason::parse)
+                        .map(|reason| Pause {
+                            reason,
+                            message: r
+                                .get::<_, Option<String>>(5)
+                                .ok()
+                                .flatten()
+                                .unwrap_or_default(),
+                            until: r.get(6).ok().flatten(),
+                        }),
                 })
             },
         )?)

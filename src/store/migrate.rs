@@ -70,10 +70,7 @@ mod tests {
                 .unwrap();
         }
         let err = Db::open(&path).err().expect("must refuse");
-        assert!(
-            err.to_string().contains("newer gphotosd"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("newer gphotosd"), "{err}");
         assert!(matches!(err, StoreError::TooNew { .. }));
     }
 }

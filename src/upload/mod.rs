@@ -87,10 +87,18 @@ pub fn pause_for(error: &ApiError, reason: PauseReason, recheck: Duration) -> Pa
         PauseReason::AuthRequired | PauseReason::ScopeMissing => None,
     };
     let advice = match reason {
-        PauseReason::DailyQuota => "the daily request quota is used up; uploads resume after midnight Pacific time",
-        PauseReason::StorageFull => "the Google account is out of storage; free space or buy more, gphotosd checks again periodically",
-        PauseReason::AuthRequired => "run `gphotosd auth` to connect the Google account again; uploads resume by themselves afterwards",
-        PauseReason::ScopeMissing => "run `gphotosd auth` and allow the Google Photos permission; uploads resume by themselves afterwards",
+        PauseReason::DailyQuota => {
+            "the daily request quota is used up; uploads resume after midnight Pacific time"
+        }
+        PauseReason::StorageFull => {
+            "the Google account is out of storage; free space or buy more, gphotosd checks again periodically"
+        }
+        PauseReason::AuthRequired => {
+            "run `gphotosd auth` to connect the Google account again; uploads resume by themselves afterwards"
+        }
+        PauseReason::ScopeMissing => {
+            "run `gphotosd auth` and allow the Google Photos permission; uploads resume by themselves afterwards"
+        }
     };
     Pause {
         reason,

@@ -17,7 +17,11 @@ enum OnDisk {
     AsQueued,
     Gone,
     Unreadable(String),
-    Changed { size: u64, mtime_ns: i64, inode: u64 },
+    Changed {
+        size: u64,
+        mtime_ns: i64,
+        inode: u64,
+    },
 }
 
 fn on_disk(job: &Job) -> OnDisk {
@@ -51,11 +55,14 @@ async fn settle_if_moved(ctx: &UploadContext, job: &Job, when: &str) -> Result<b
         OnDisk::Gone => {
             let reason = format!("the file was deleted {when}");
             tracing::info!(path = %shown(&job.path), "skipped: {reason}");
-            ctx.store.call(move |db| db.set_skipped(id, &reason)).await?;
+            ctx.store
+                .call(move |db| db.set_skipped(id, &reason))
+                .await?;
             Ok(true)
         }
         OnDisk::Unreadable(e) => {
-            let reason = format!("cannot read the file: {e}; fix its permissions, then `gphotosd retry`");
+            let reason =
+                format!("cannot read the file: {e}; fix its permissions, then `gphotosd retry`");
             tracing::warn!(path = %shown(&job.path), "failed: {reason}");
             ctx.store.call(move |db| db.set_failed(id, &reason)).await?;
             Ok(true)
@@ -80,7 +87,9 @@ async fn settle_if_moved(ctx: &UploadContext, job: &Job, when: &str) -> Result<b
                 }
                 Err(reason) => {
                     tracing::info!(path = %shown(&job.path), "skipped: {reason}");
-                    ctx.store.call(move |db| db.set_skipped(id, &reason)).await?;
+                    ctx.store
+                        .call(move |db| db.set_skipped(id, &reason))
+                        .await?;
                 }
             }
             Ok(true)
@@ -169,7 +178,10 @@ async fn record_failure(
         let reason = error.to_string();
         tracing::warn!(path = %path, retry_in = ?delay, "will retry: {reason}");
         let next = unix_now() + i64::try_from(delay.as_secs()).unwrap_or(i64::MAX / 2);
-        return ctx.store.call(move |db| db.set_waiting(id, &reason, next)).await;
+        return ctx
+            .store
+            .call(move |db| db.set_waiting(id, &reason, next))
+            .await;
     }
     match class {
         ErrorClass::Pause(reason) => {
@@ -201,8 +213,18 @@ async fn upload(ctx: &UploadContext, job: &mut Job) -> Result<(String, Vec<u8>),
     let sent = Arc::new(AtomicU64::new(0));
     let hasher = ContentHasher::default();
     if job.session_url.is_none() && job.size <= ctx.settings.raw_threshold.as_u64() {
-        let body = file_body(&job.path, 0, job.size, hasher.clone(), sent, Arc::clone(ctx.api.limits()));
-        let token = ctx.api.upload_raw(body, job.size, &job.mime_type, &name).await?;
+        let body = file_body(
+            &job.path,
+            0,
+            job.size,
+            hasher.clone(),
+            sent,
+            Arc::clone(ctx.api.limits()),
+        );
+        let token = ctx
+            .api
+            .upload_raw(body, job.size, &job.mime_type, &name)
+            .await?;
         return Ok((token, hasher.finalize()));
     }
     let (url, granularity, offset) = open_session(ctx, job, &name).await?;
@@ -219,7 +241,14 @@ async fn upload(ctx: &UploadContext, job: &mut Job) -> Result<(String, Vec<u8>),
                 None => job.size - pos,
             };
             let finalize = pos + len == job.size;
-            let body = file_body(&job.path, pos, len, hasher.clone(), Arc::clone(&sent), Arc::clone(ctx.api.limits()));
+            let body = file_body(
+                &job.path,
+                pos,
+                len,
+                hasher.clone(),
+                Arc::clone(&sent),
+                Arc::clone(ctx.api.limits()),
+            );
             let token = ctx.api.upload_chunk(&url, pos, body, len, finalize).await?;
             pos += len;
             if let Some(token) = token {
@@ -251,7 +280,10 @@ async fn open_session(
             }
         }
     }
-    let session = ctx.api.start_session(job.size, &job.mime_type, name).await?;
+    let session = ctx
+        .api
+        .start_session(job.size, &job.mime_type, name)
+        .await?;
     let (id, url, granularity) = (job.id, session.url.clone(), session.granularity);
     ctx.store
         .call(move |db| db.set_session(id, &url, granularity))
@@ -279,7 +311,11 @@ fn report_progress(
             let now = sent.load(Ordering::Relaxed);
             if now != last {
                 last = now;
-                if store.call(move |db| db.set_progress(id, now)).await.is_err() {
+                if store
+                    .call(move |db| db.set_progress(id, now))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -159,17 +159,31 @@ mod tests {
             std::fs::write(&p, bytes).unwrap();
             p
         };
-        let jpeg = write("a.JPG", &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F']);
+        let jpeg = write(
+            "a.JPG",
+            &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F'],
+        );
         assert_eq!(classify(&jpeg, 10).unwrap(), "image/jpeg");
         let fake = write("b.JPG", b"this is text, not a picture");
-        assert!(classify(&fake, 27).unwrap_err().contains("not a photo or video"));
+        assert!(
+            classify(&fake, 27)
+                .unwrap_err()
+                .contains("not a photo or video")
+        );
         let txt = write("notes.txt", b"x");
         assert!(classify(&txt, 1).unwrap_err().contains(".txt"));
         let lrv = write("GL010001.LRV", b"x");
         assert!(classify(&lrv, 1).unwrap_err().contains("sidecar"));
         let empty = write("e.jpg", b"");
         assert!(classify(&empty, 0).unwrap_err().contains("empty"));
-        let big = write("big.jpg", &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F']);
-        assert!(classify(&big, MAX_PHOTO_BYTES + 1).unwrap_err().contains("200 MB"));
+        let big = write(
+            "big.jpg",
+            &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F'],
+        );
+        assert!(
+            classify(&big, MAX_PHOTO_BYTES + 1)
+                .unwrap_err()
+                .contains("200 MB")
+        );
     }
 }

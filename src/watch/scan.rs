@@ -99,7 +99,10 @@ fn record(
     let unknown: Vec<bool> = store.call_blocking(|db| {
         candidates
             .iter()
-            .map(|c| db.is_unchanged(&c.path, c.size, c.mtime_ns, c.inode).map(|same| !same))
+            .map(|c| {
+                db.is_unchanged(&c.path, c.size, c.mtime_ns, c.inode)
+                    .map(|same| !same)
+            })
             .collect()
     })?;
     let scanned: Vec<ScannedFile> = candidates

@@ -79,8 +79,9 @@ impl Ctx {
         };
         let mut inner = self.shared.lock();
         let Some(grant) = inner.access_tokens.get(&token).cloned() else {
-            return Err(ApiError::unauthenticated()
-                .blame(format!("{what}: bearer token was never issued by the token endpoint")));
+            return Err(ApiError::unauthenticated().blame(format!(
+                "{what}: bearer token was never issued by the token endpoint"
+            )));
         };
         // Expired or revoked tokens are normal life, not client mistakes: refresh and retry.
         if grant.revoked || grant.expires <= now {
@@ -108,7 +109,8 @@ impl Ctx {
                 "{what}: access token lacks the scope this method needs ({}); granted: [{}]",
                 match need {
                     Need::Upload | Need::Append => SCOPE_APPEND,
-                    Need::AppendOrEdit => "photoslibrary.appendonly or photoslibrary.edit.appcreateddata",
+                    Need::AppendOrEdit =>
+                        "photoslibrary.appendonly or photoslibrary.edit.appcreateddata",
                     Need::Read => SCOPE_READ_APP,
                 },
                 grant.scopes.join(" ")

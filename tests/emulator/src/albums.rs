@@ -41,7 +41,10 @@ pub(crate) fn album_json(a: &AlbumData) -> Value {
     m.insert("productUrl".into(), json!(album_product_url(&a.id)));
     m.insert("isWriteable".into(), json!(true));
     if let Some(first) = a.item_ids.first() {
-        m.insert("mediaItemsCount".into(), json!(a.item_ids.len().to_string()));
+        m.insert(
+            "mediaItemsCount".into(),
+            json!(a.item_ids.len().to_string()),
+        );
         m.insert(
             "coverPhotoBaseUrl".into(),
             json!(format!("https://lh3.googleusercontent.com/lr/{first}")),
@@ -73,7 +76,10 @@ pub(crate) async fn create(mut ctx: Ctx) -> ApiResult {
     if title.chars().count() > 500 {
         return Err(ApiError::invalid(
             "Album title must not be longer than 500 characters.",
-            format!("albums_create: title has {} characters; the limit is 500", title.chars().count()),
+            format!(
+                "albums_create: title has {} characters; the limit is 500",
+                title.chars().count()
+            ),
         ));
     }
     let data = AlbumData {
@@ -164,14 +170,20 @@ pub(crate) async fn batch_add(mut ctx: Ctx, album_id: &str) -> ApiResult {
         }
     }
     for id in &ids {
-        if !inner.item(id).is_some_and(|i| i.client_id == principal.client_id) {
+        if inner
+            .item(id)
+            .is_none_or(|i| i.client_id != principal.client_id)
+        {
             return Err(ApiError::invalid(
                 MSG_INVALID_MEDIA_ITEM,
                 format!("{what}: {id:?} is not a media item created by this OAuth client"),
             ));
         }
     }
-    let current = inner.album(album_id).map(|a| a.item_ids.clone()).unwrap_or_default();
+    let current = inner
+        .album(album_id)
+        .map(|a| a.item_ids.clone())
+        .unwrap_or_default();
     let mut adding: Vec<&String> = ids.iter().filter(|id| !current.contains(id)).collect();
     adding.dedup();
     if current.len() + adding.len() > ALBUM_CAPACITY {

@@ -46,13 +46,26 @@ enum Body {
     Html(String),
 }
 
-/// A non-2xx response, optionally blaming the client.
+/// A non-2xx response, optionally blaming the client. Boxed: errors travel through many
+/// `?`s and the happy path should not pay for their size.
 #[derive(Debug)]
-pub(crate) struct ApiError {
+pub(crate) struct ApiError(Box<ErrorParts>);
+
+#[derive(Debug)]
+struct ErrorParts {
     status: StatusCode,
     body: Body,
     violation: Option<String>,
     headers: HeaderMap,
+}
+
+fn build(status: StatusCode, body: Body) -> ApiError {
+    ApiError(Box::new(ErrorParts {
+        status,
+        body,
+        violation: None,
+        headers: HeaderMap::new(),
+    }))
 }
 
 pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
@@ -60,12 +73,7 @@ pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 impl ApiError {
     /// Google envelope; no violation (server-side condition or injected fault).
     pub(crate) fn google(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            body: Body::Google(message.into()),
-            violation: None,
-            headers: HeaderMap::new(),
-        }
+        build(status, Body::Google(message.into()))
     }
 
     /// 400 INVALID_ARGUMENT caused by the client: `rule` says what it did wrong.
@@ -84,12 +92,7 @@ impl ApiError {
 
     /// OAuth-style `{"error","error_description"}` body.
     pub(crate) fn oauth(status: StatusCode, error: &'static str, description: &str) -> ApiError {
-        ApiError {
-            status,
-            body: Body::OAuth(error, description.to_owned()),
-            violation: None,
-            headers: HeaderMap::new(),
-        }
+        build(status, Body::OAuth(error, description.to_owned()))
     }
 
     /// The consent screen's error page (`Error 400: invalid_request` …).
@@ -101,30 +104,22 @@ impl ApiError {
             status.as_u16(),
             status.as_u16()
         );
-        ApiError {
-            status,
-            body: Body::Html(page),
-            violation: None,
-            headers: HeaderMap::new(),
-        }
+        build(status, Body::Html(page))
     }
 
     /// `/v1/uploads` without `photoslibrary.appendonly`: a bare gRPC status, observed live.
     pub(crate) fn upload_scope() -> ApiError {
-        ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            body: Body::Raw(json!({"code": 16, "message": "Authentication session is not defined."})),
-            violation: None,
-            headers: HeaderMap::new(),
-        }
+        build(
+            StatusCode::UNAUTHORIZED,
+            Body::Raw(json!({"code": 16, "message": "Authentication session is not defined."})),
+        )
     }
 
     pub(crate) fn unauthenticated() -> ApiError {
-        ApiError::google(StatusCode::UNAUTHORIZED, MSG_UNAUTHENTICATED)
-            .with_header(
-                axum::http::header::WWW_AUTHENTICATE,
-                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
-            )
+        ApiError::google(StatusCode::UNAUTHORIZED, MSG_UNAUTHENTICATED).with_header(
+            axum::http::header::WWW_AUTHENTICATE,
+            "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+        )
     }
 
     pub(crate) fn insufficient_scopes(rule: impl Into<String>) -> ApiError {
@@ -173,19 +168,15 @@ impl ApiError {
 
     /// Marks the error as the client's fault.
     pub(crate) fn blame(mut self, rule: impl Into<String>) -> ApiError {
-        self.violation = Some(rule.into());
+        self.0.violation = Some(rule.into());
         self
     }
 
     pub(crate) fn with_header(mut self, name: HeaderName, value: &str) -> ApiError {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
+            self.0.headers.insert(name, v);
         }
         self
-    }
-
-    pub(crate) fn status(&self) -> StatusCode {
-        self.status
     }
 }
 
@@ -208,12 +199,7 @@ fn quota_error(message: String, limit: u64, quota_limit: &str, metric: &str) -> 
                         "url": "https://cloud.google.com/docs/quota#requesting_higher_quota"}]}
         ]
     }});
-    ApiError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        body: Body::Raw(body),
-        violation: None,
-        headers: HeaderMap::new(),
-    }
+    build(StatusCode::TOO_MANY_REQUESTS, Body::Raw(body))
 }
 
 /// google.rpc canonical code name for an HTTP status (the mapping in google/rpc/code.proto).
@@ -255,11 +241,12 @@ fn stock_message(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (content_type, body) = match self.body {
+        let e = *self.0;
+        let (content_type, body) = match e.body {
             Body::Google(message) => (
                 JSON_UTF8,
-                json!({"error": {"code": self.status.as_u16(), "message": message,
-                                 "status": canonical_status(self.status)}})
+                json!({"error": {"code": e.status.as_u16(), "message": message,
+                                 "status": canonical_status(e.status)}})
                 .to_string(),
             ),
             Body::Raw(v) => (JSON_UTF8, v.to_string()),
@@ -269,11 +256,11 @@ impl IntoResponse for ApiError {
             ),
             Body::Html(page) => ("text/html; charset=utf-8", page),
         };
-        let mut resp = (self.status, body).into_response();
+        let mut resp = (e.status, body).into_response();
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        resp.headers_mut().extend(self.headers);
-        if let Some(rule) = self.violation {
+        resp.headers_mut().extend(e.headers);
+        if let Some(rule) = e.violation {
             resp.extensions_mut().insert(Violation(rule));
         }
         resp

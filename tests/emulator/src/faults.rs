@@ -224,22 +224,29 @@ mod tests {
 
     #[test]
     fn fault_json_shape_is_readable() {
-        let f = Fault::new(Endpoint::BatchCreate, FaultAction::Stall(Duration::from_secs(2)));
+        let f = Fault::new(
+            Endpoint::BatchCreate,
+            FaultAction::Stall(Duration::from_secs(2)),
+        );
         let json = serde_json::to_value(&f).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"on":"batch_create","times":1,"action":{"stall":2000}})
         );
-        let back: Fault =
-            serde_json::from_str(r#"{"on":"any","action":{"status":{"code":503,"retry_after":null}}}"#)
-                .unwrap();
+        let back: Fault = serde_json::from_str(
+            r#"{"on":"any","action":{"status":{"code":503,"retry_after":null}}}"#,
+        )
+        .unwrap();
         assert_eq!(back.times, 1);
     }
 
     #[test]
     fn finalize_fault_matches_only_finalizing_chunks() {
         let mut faults = Faults::default();
-        faults.push(Fault::new(Endpoint::ResumableFinalize, FaultAction::DropResponse));
+        faults.push(Fault::new(
+            Endpoint::ResumableFinalize,
+            FaultAction::DropResponse,
+        ));
         let chunk = Target {
             endpoint: Some(Endpoint::ResumableUpload),
             finalizes: false,
@@ -249,7 +256,10 @@ mod tests {
             finalizes: true,
             ..chunk
         };
-        assert_eq!(faults.take_request_fault(last), Some(FaultAction::DropResponse));
+        assert_eq!(
+            faults.take_request_fault(last),
+            Some(FaultAction::DropResponse)
+        );
         assert!(faults.take_request_fault(last).is_none());
     }
 }

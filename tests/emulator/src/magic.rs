@@ -77,7 +77,7 @@ fn sniff_extra(b: &[u8]) -> Option<&'static str> {
         return Some("video/3gpp");
     }
     let ts = |start: usize, stride: usize| {
-        b.len() >= start + 2 * stride + 1 && (0..3).all(|i| b[start + i * stride] == 0x47)
+        b.len() > start + 2 * stride && (0..3).all(|i| b[start + i * stride] == 0x47)
     };
     if ts(0, 188) || ts(4, 192) {
         return Some("video/mp2t");
@@ -86,10 +86,10 @@ fn sniff_extra(b: &[u8]) -> Option<&'static str> {
 }
 
 fn dimensions(mime: &str, b: &[u8]) -> Option<(u32, u32)> {
-    let be16 = |i: usize| Some(u32::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])));
     let le16 = |i: usize| Some(u32::from(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?])));
     let be32 = |i: usize| Some(u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?));
-    let le32 = |i: usize| Some(i32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?).unsigned_abs());
+    let le32 =
+        |i: usize| Some(i32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?).unsigned_abs());
     match mime {
         "image/png" => Some((be32(16)?, be32(20)?)),
         "image/gif" => Some((le16(6)?, le16(8)?)),
@@ -136,7 +136,10 @@ mod tests {
         png.extend(480u32.to_be_bytes());
         png.extend([8, 2, 0, 0, 0]);
         let d = sniff(&png).unwrap();
-        assert_eq!((d.mime, d.width, d.height), ("image/png", Some(640), Some(480)));
+        assert_eq!(
+            (d.mime, d.width, d.height),
+            ("image/png", Some(640), Some(480))
+        );
 
         let jpeg = [
             0xFF, 0xD8, 0xFF, 0xE0, 0, 4, b'J', b'F', 0xFF, 0xC0, 0, 11, 8, 0, 30, 0, 40, 3, 0,

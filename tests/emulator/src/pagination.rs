@@ -10,7 +10,12 @@ use sha2::{Digest, Sha256};
 use crate::errors::ApiError;
 
 /// Validates `pageSize` (absent or 0 = `default`; 1..=`max` allowed).
-pub(crate) fn page_size(raw: Option<i64>, default: usize, max: usize, what: &str) -> Result<usize, ApiError> {
+pub(crate) fn page_size(
+    raw: Option<i64>,
+    default: usize,
+    max: usize,
+    what: &str,
+) -> Result<usize, ApiError> {
     match raw {
         None | Some(0) => Ok(default),
         Some(n) if n > 0 && n as usize <= max => Ok(n as usize),
@@ -51,7 +56,9 @@ pub(crate) fn read_token(token: Option<&str>, query: &str, what: &str) -> Result
     let bad = || {
         ApiError::invalid(
             "Invalid page token.",
-            format!("{what}: pageToken was not issued for this query (tokens are opaque and bound to their request)"),
+            format!(
+                "{what}: pageToken was not issued for this query (tokens are opaque and bound to their request)"
+            ),
         )
     };
     let decoded = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
@@ -64,7 +71,12 @@ pub(crate) fn read_token(token: Option<&str>, query: &str, what: &str) -> Result
 }
 
 /// One page of `all` starting at `offset`, and the token for the next page if any.
-pub(crate) fn page<T: Clone>(all: &[T], offset: usize, size: usize, query: &str) -> (Vec<T>, Option<String>) {
+pub(crate) fn page<T: Clone>(
+    all: &[T],
+    offset: usize,
+    size: usize,
+    query: &str,
+) -> (Vec<T>, Option<String>) {
     let start = offset.min(all.len());
     let end = (start + size).min(all.len());
     let next = (end < all.len()).then(|| make_token(query, end));

@@ -15,7 +15,10 @@ pub(crate) enum Route {
     /// `POST /v1/uploads` otherwise (a raw upload, or a malformed one).
     RawUpload,
     /// `POST /v1/uploads?upload_id=…`: a request on a session URL.
-    Session { upload_id: String, command: SessionCommand },
+    Session {
+        upload_id: String,
+        command: SessionCommand,
+    },
     BatchCreate,
     AlbumsCreate,
     AlbumsList,
@@ -45,7 +48,10 @@ pub(crate) enum SessionCommand {
     Query,
     Cancel,
     /// `upload`, `upload, finalize` or `finalize`.
-    Upload { upload: bool, finalize: bool },
+    Upload {
+        upload: bool,
+        finalize: bool,
+    },
     /// Missing or not a combination Google defines; the text is kept for the error.
     Invalid(String),
 }
@@ -80,7 +86,10 @@ pub(crate) fn parse_command(raw: Option<&str>) -> SessionCommand {
 }
 
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// Value of query parameter `name`, percent-decoded.
@@ -267,7 +276,10 @@ mod tests {
         assert_eq!(parse_command(Some("upload,finalize")), uf);
         assert_eq!(parse_command(Some("upload, finalize")), uf);
         assert_eq!(parse_command(Some(" Upload ,  FINALIZE ")), uf);
-        assert!(matches!(parse_command(Some("finalize, upload")), SessionCommand::Invalid(_)));
+        assert!(matches!(
+            parse_command(Some("finalize, upload")),
+            SessionCommand::Invalid(_)
+        ));
         assert!(matches!(parse_command(None), SessionCommand::Invalid(_)));
     }
 
@@ -275,9 +287,18 @@ mod tests {
     fn custom_verbs_after_ids_are_routed() {
         let h = HeaderMap::new();
         let r = |m: Method, p: &str| Route::classify(&m, &p.parse().unwrap(), &h);
-        assert_eq!(r(Method::POST, "/v1/mediaItems:batchCreate"), Route::BatchCreate);
-        assert_eq!(r(Method::POST, "/v1/mediaItems%3AbatchCreate"), Route::BatchCreate);
-        assert_eq!(r(Method::GET, "/v1/albums/abc"), Route::AlbumsGet("abc".into()));
+        assert_eq!(
+            r(Method::POST, "/v1/mediaItems:batchCreate"),
+            Route::BatchCreate
+        );
+        assert_eq!(
+            r(Method::POST, "/v1/mediaItems%3AbatchCreate"),
+            Route::BatchCreate
+        );
+        assert_eq!(
+            r(Method::GET, "/v1/albums/abc"),
+            Route::AlbumsGet("abc".into())
+        );
         assert_eq!(
             r(Method::POST, "/v1/albums/abc:batchAddMediaItems"),
             Route::AlbumsBatchAdd("abc".into())

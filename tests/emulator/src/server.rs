@@ -97,11 +97,17 @@ impl Ctx {
     /// Reads a small body whole (JSON and form requests, never uploads).
     pub(crate) async fn read_small_body(&mut self) -> ApiResult<bytes::Bytes> {
         let body = std::mem::replace(&mut self.body, Body::empty());
-        match http_body_util::Limited::new(body, MAX_JSON_BODY).collect().await {
+        match http_body_util::Limited::new(body, MAX_JSON_BODY)
+            .collect()
+            .await
+        {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(_) => Err(ApiError::invalid(
                 "Request payload size exceeds the limit.",
-                format!("{}: request body unreadable or larger than {MAX_JSON_BODY} bytes", self.route.kind()),
+                format!(
+                    "{}: request body unreadable or larger than {MAX_JSON_BODY} bytes",
+                    self.route.kind()
+                ),
             )),
         }
     }
@@ -109,11 +115,18 @@ impl Ctx {
     /// Reads and strictly parses a JSON body (unknown fields rejected, as Google does).
     pub(crate) async fn read_json<T: DeserializeOwned>(&mut self) -> ApiResult<T> {
         let bytes = self.read_small_body().await?;
-        let text = if bytes.is_empty() { &b"{}"[..] } else { &bytes[..] };
+        let text = if bytes.is_empty() {
+            &b"{}"[..]
+        } else {
+            &bytes[..]
+        };
         serde_json::from_slice(text).map_err(|e| {
             ApiError::invalid(
                 format!("Invalid JSON payload received. {e}"),
-                format!("{}: request body is not the JSON Google expects: {e}", self.route.kind()),
+                format!(
+                    "{}: request body is not the JSON Google expects: {e}",
+                    self.route.kind()
+                ),
             )
         })
     }
@@ -202,7 +215,9 @@ async fn gated(
         cut_after,
         batch_was_busy,
     };
-    let mut resp = dispatch(ctx).await.unwrap_or_else(IntoResponse::into_response);
+    let mut resp = dispatch(ctx)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     drop(in_flight);
     if drop_response {
         resp.extensions_mut().insert(KillConnection);

@@ -316,7 +316,12 @@ impl Inner {
         token
     }
 
-    pub(crate) fn mint_refresh(&mut self, client_id: &str, scopes: &[String], now: SystemTime) -> String {
+    pub(crate) fn mint_refresh(
+        &mut self,
+        client_id: &str,
+        scopes: &[String],
+        now: SystemTime,
+    ) -> String {
         let token = random_token("1//0", 100);
         self.refresh_tokens.insert(
             token.clone(),

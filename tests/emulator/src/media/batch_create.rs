@@ -77,7 +77,10 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
     if new_items.len() > 50 {
         return Err(ApiError::invalid(
             MSG_TOO_MANY_ITEMS,
-            format!("{RULE}: {} items in one call; the limit is 50", new_items.len()),
+            format!(
+                "{RULE}: {} items in one call; the limit is 50",
+                new_items.len()
+            ),
         ));
     }
     let config = ctx.shared.config.clone();
@@ -90,7 +93,9 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
                 _ => {
                     return Err(ApiError::invalid(
                         MSG_NO_ALBUM_PERMISSION,
-                        format!("{RULE}: albumId {album_id:?} is not an album created by this OAuth client"),
+                        format!(
+                            "{RULE}: albumId {album_id:?} is not an album created by this OAuth client"
+                        ),
                     ));
                 }
             }
@@ -110,7 +115,9 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
     let mut tokens = Vec::with_capacity(new_items.len());
     for (i, item) in new_items.iter().enumerate() {
         let simple = item.simple_media_item.as_ref();
-        let token = simple.and_then(|s| s.upload_token.clone()).unwrap_or_default();
+        let token = simple
+            .and_then(|s| s.upload_token.clone())
+            .unwrap_or_default();
         let invalid = |why: &str| {
             ApiError::invalid(
                 MSG_INVALID_UPLOAD_TOKEN,
@@ -138,7 +145,10 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
         {
             return Err(ApiError::invalid(
                 "Description must be shorter than 1000 characters.",
-                format!("{RULE}: newMediaItems[{i}].description has {} characters; it must be shorter than 1000", d.chars().count()),
+                format!(
+                    "{RULE}: newMediaItems[{i}].description has {} characters; it must be shorter than 1000",
+                    d.chars().count()
+                ),
             ));
         }
         if let Some(name) = simple.and_then(|s| s.file_name.as_ref())
@@ -146,7 +156,10 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
         {
             return Err(ApiError::invalid(
                 "File name must not be longer than 255 characters.",
-                format!("{RULE}: newMediaItems[{i}].simpleMediaItem.fileName has {} characters; the limit is 255", name.chars().count()),
+                format!(
+                    "{RULE}: newMediaItems[{i}].simpleMediaItem.fileName has {} characters; the limit is 255",
+                    name.chars().count()
+                ),
             ));
         }
         tokens.push(token);
@@ -179,12 +192,18 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
         return Err(ApiError::storage_full());
     }
     if let Some(album_id) = &req.album_id {
-        let album = inner.album(album_id).map(|a| a.item_ids.clone()).unwrap_or_default();
+        let album = inner
+            .album(album_id)
+            .map(|a| a.item_ids.clone())
+            .unwrap_or_default();
         let adding = additions.iter().filter(|id| !album.contains(id)).count();
         if album.len() + adding > ALBUM_CAPACITY {
             return Err(ApiError::invalid(
                 "The album is full: an album can hold at most 20000 media items.",
-                format!("{RULE}: adding {adding} items to an album of {} would pass 20000", album.len()),
+                format!(
+                    "{RULE}: adding {adding} items to an album of {} would pass 20000",
+                    album.len()
+                ),
             ));
         }
     }
@@ -270,28 +289,50 @@ fn success() -> Value {
 }
 
 /// Validates `albumPosition` against the album.
-pub(crate) fn placement(inner: &Inner, album_id: &str, pos: Option<&AlbumPosition>) -> ApiResult<Placement> {
+pub(crate) fn placement(
+    inner: &Inner,
+    album_id: &str,
+    pos: Option<&AlbumPosition>,
+) -> ApiResult<Placement> {
     let Some(pos) = pos else {
         return Ok(Placement::Last);
     };
-    let bad = |msg: &str, rule: String| Err(ApiError::invalid(msg.to_owned(), format!("{RULE}: {rule}")));
-    let kind = pos.position.as_deref().unwrap_or("POSITION_TYPE_UNSPECIFIED");
+    let bad =
+        |msg: &str, rule: String| Err(ApiError::invalid(msg.to_owned(), format!("{RULE}: {rule}")));
+    let kind = pos
+        .position
+        .as_deref()
+        .unwrap_or("POSITION_TYPE_UNSPECIFIED");
     if pos.relative_media_item_id.is_some() && kind != "AFTER_MEDIA_ITEM" {
-        return bad("relativeMediaItemId is only valid with AFTER_MEDIA_ITEM.", format!("albumPosition {kind} with relativeMediaItemId"));
+        return bad(
+            "relativeMediaItemId is only valid with AFTER_MEDIA_ITEM.",
+            format!("albumPosition {kind} with relativeMediaItemId"),
+        );
     }
     if pos.relative_enrichment_item_id.is_some() && kind != "AFTER_ENRICHMENT_ITEM" {
-        return bad("relativeEnrichmentItemId is only valid with AFTER_ENRICHMENT_ITEM.", format!("albumPosition {kind} with relativeEnrichmentItemId"));
+        return bad(
+            "relativeEnrichmentItemId is only valid with AFTER_ENRICHMENT_ITEM.",
+            format!("albumPosition {kind} with relativeEnrichmentItemId"),
+        );
     }
     match kind {
         "POSITION_TYPE_UNSPECIFIED" | "LAST_IN_ALBUM" => Ok(Placement::Last),
         "FIRST_IN_ALBUM" => Ok(Placement::First),
         "AFTER_MEDIA_ITEM" => {
             let Some(rel) = &pos.relative_media_item_id else {
-                return bad("relativeMediaItemId is required for AFTER_MEDIA_ITEM.", "AFTER_MEDIA_ITEM without relativeMediaItemId".into());
+                return bad(
+                    "relativeMediaItemId is required for AFTER_MEDIA_ITEM.",
+                    "AFTER_MEDIA_ITEM without relativeMediaItemId".into(),
+                );
             };
-            let in_album = inner.album(album_id).is_some_and(|a| a.item_ids.contains(rel));
+            let in_album = inner
+                .album(album_id)
+                .is_some_and(|a| a.item_ids.contains(rel));
             if !in_album {
-                return bad(MSG_INVALID_MEDIA_ITEM, format!("relativeMediaItemId {rel:?} is not in album {album_id:?}"));
+                return bad(
+                    MSG_INVALID_MEDIA_ITEM,
+                    format!("relativeMediaItemId {rel:?} is not in album {album_id:?}"),
+                );
             }
             Ok(Placement::After(rel.clone()))
         }

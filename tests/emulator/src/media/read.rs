@@ -49,7 +49,9 @@ pub(crate) async fn get(ctx: Ctx, id: &str) -> ApiResult {
     let principal = ctx.authorize(Need::Read)?;
     let inner = ctx.shared.lock();
     match inner.item(id) {
-        Some(item) if item.client_id == principal.client_id => Ok(json_ok(&media_item_json(item, true))),
+        Some(item) if item.client_id == principal.client_id => {
+            Ok(json_ok(&media_item_json(item, true)))
+        }
         _ => Err(ApiError::invalid(
             MSG_INVALID_ITEM_ID,
             format!("media_items_get: {id:?} is not a media item created by this OAuth client"),
@@ -60,10 +62,11 @@ pub(crate) async fn get(ctx: Ctx, id: &str) -> ApiResult {
 pub(crate) async fn batch_get(ctx: Ctx) -> ApiResult {
     let principal = ctx.authorize(Need::Read)?;
     let what = "media_items_batch_get";
-    let ids: Vec<String> = url::form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
-        .filter(|(k, _)| k == "mediaItemIds")
-        .map(|(_, v)| v.into_owned())
-        .collect();
+    let ids: Vec<String> =
+        url::form_urlencoded::parse(ctx.parts.uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k == "mediaItemIds")
+            .map(|(_, v)| v.into_owned())
+            .collect();
     if ids.is_empty() || ids.len() > 50 {
         return Err(ApiError::invalid(
             "Request must have between 1 and 50 media item ids.",
@@ -146,7 +149,6 @@ struct MediaTypeFilter {
     media_types: Vec<String>,
 }
 
-
 impl Date {
     /// Google's partial dates: a zero field is a wildcard.
     fn matches(self, d: chrono::NaiveDate) -> bool {
@@ -179,7 +181,10 @@ impl Filters {
             let d = date_of(item.created);
             let k = (d.year(), d.month(), d.day());
             let in_dates = df.dates.iter().any(|x| x.matches(d));
-            let in_ranges = df.ranges.iter().any(|r| r.start_date.key(false) <= k && k <= r.end_date.key(true));
+            let in_ranges = df
+                .ranges
+                .iter()
+                .any(|r| r.start_date.key(false) <= k && k <= r.end_date.key(true));
             if !(in_dates || in_ranges) {
                 return false;
             }
@@ -199,17 +204,29 @@ pub(crate) async fn search(mut ctx: Ctx) -> ApiResult {
         ));
     }
     if let Some(order) = &req.order_by {
-        let date_filtered = req.filters.as_ref().is_some_and(|f| f.date_filter.is_some());
-        let valid = matches!(order.trim(), "MediaMetadata.creation_time" | "MediaMetadata.creation_time desc");
+        let date_filtered = req
+            .filters
+            .as_ref()
+            .is_some_and(|f| f.date_filter.is_some());
+        let valid = matches!(
+            order.trim(),
+            "MediaMetadata.creation_time" | "MediaMetadata.creation_time desc"
+        );
         if !valid || !date_filtered {
             return Err(ApiError::invalid(
                 "Invalid orderBy: only MediaMetadata.creation_time [desc] with a dateFilter.",
-                format!("{what}: orderBy {order:?} (only creation time, and only with a dateFilter)"),
+                format!(
+                    "{what}: orderBy {order:?} (only creation time, and only with a dateFilter)"
+                ),
             ));
         }
     }
-    if let Some(mt) = req.filters.as_ref().and_then(|f| f.media_type_filter.as_ref())
-        && (mt.media_types.len() != 1 || !["ALL_MEDIA", "PHOTO", "VIDEO"].contains(&mt.media_types[0].as_str()))
+    if let Some(mt) = req
+        .filters
+        .as_ref()
+        .and_then(|f| f.media_type_filter.as_ref())
+        && (mt.media_types.len() != 1
+            || !["ALL_MEDIA", "PHOTO", "VIDEO"].contains(&mt.media_types[0].as_str()))
     {
         return Err(ApiError::invalid(
             "mediaTypeFilter must contain exactly one of ALL_MEDIA, PHOTO, VIDEO.",
@@ -228,13 +245,22 @@ pub(crate) async fn search(mut ctx: Ctx) -> ApiResult {
     let inner = ctx.shared.lock();
     let found: Vec<&ItemData> = match &req.album_id {
         Some(album_id) => {
-            let Some(album) = inner.album(album_id).filter(|a| a.client_id == principal.client_id) else {
+            let Some(album) = inner
+                .album(album_id)
+                .filter(|a| a.client_id == principal.client_id)
+            else {
                 return Err(ApiError::invalid(
                     MSG_INVALID_ALBUM,
-                    format!("{what}: albumId {album_id:?} is not an album created by this OAuth client"),
+                    format!(
+                        "{what}: albumId {album_id:?} is not an album created by this OAuth client"
+                    ),
                 ));
             };
-            album.item_ids.iter().filter_map(|id| inner.item(id)).collect()
+            album
+                .item_ids
+                .iter()
+                .filter_map(|id| inner.item(id))
+                .collect()
         }
         None => {
             let mut v: Vec<&ItemData> = inner

@@ -69,7 +69,9 @@ impl Hashing {
 
     /// The head truncated to `count` bytes (after rolling back to a checkpoint).
     pub(crate) fn head_up_to(&self, count: u64) -> Vec<u8> {
-        let n = usize::try_from(count).unwrap_or(usize::MAX).min(self.head.len());
+        let n = usize::try_from(count)
+            .unwrap_or(usize::MAX)
+            .min(self.head.len());
         self.head[..n].to_vec()
     }
 }
@@ -102,7 +104,11 @@ pub(crate) async fn pump(
     loop {
         let frame = match body.frame().await {
             None => {
-                let end = if cut_after.is_some() { End::Cut } else { End::Complete };
+                let end = if cut_after.is_some() {
+                    End::Cut
+                } else {
+                    End::Complete
+                };
                 return (end, read);
             }
             Some(Err(_)) => return (End::ClientGone, read),
@@ -139,7 +145,10 @@ pub(crate) fn issue_token(
     file_name: Option<String>,
 ) -> String {
     let digest = h.hasher.clone().finalize();
-    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let sha256 = digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
     let token = random_token("CAIS", 150);
     let upload = Upload {
         client_id: client_id.to_owned(),

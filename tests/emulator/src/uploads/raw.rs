@@ -28,7 +28,9 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
             "raw_upload: Content-Type is {content_type:?}; Google documents application/octet-stream"
         ));
     }
-    let declared = ctx.header("content-length").and_then(|v| parse_u64(Some(v)));
+    let declared = ctx
+        .header("content-length")
+        .and_then(|v| parse_u64(Some(v)));
     if declared == Some(0) {
         return Err(empty_body());
     }

@@ -73,8 +73,10 @@ fn not_found() -> ApiError {
 
 fn status_response(status: SessionStatus, extra: &[(&'static str, String)]) -> Response {
     let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut()
-        .insert("x-goog-upload-status", HeaderValue::from_static(status.as_str()));
+    resp.headers_mut().insert(
+        "x-goog-upload-status",
+        HeaderValue::from_static(status.as_str()),
+    );
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(value) {
             resp.headers_mut().insert(*name, v);
@@ -119,7 +121,10 @@ fn cancel(shared: &Shared, upload_id: &str) -> ApiResult {
 fn closed(status: SessionStatus, command: &str) -> ApiError {
     ApiError::invalid(
         format!("The upload session is already {}.", status.as_str()),
-        format!("resumable_upload: '{command}' sent to a session that is already {}", status.as_str()),
+        format!(
+            "resumable_upload: '{command}' sent to a session that is already {}",
+            status.as_str()
+        ),
     )
     .with_header(
         axum::http::HeaderName::from_static("x-goog-upload-status"),
@@ -172,7 +177,9 @@ async fn chunk(
         if s.busy {
             return Err(active_error(
                 "Another request is already writing to this upload session.",
-                format!("resumable_upload: '{command}' sent while another request on the same session was still streaming"),
+                format!(
+                    "resumable_upload: '{command}' sent while another request on the same session was still streaming"
+                ),
             ));
         }
         let offset = match offset_header.as_deref() {
@@ -201,7 +208,15 @@ async fn chunk(
             ));
         }
         if let Some(n) = declared {
-            precheck(n, s.received, s.raw_size, s.granularity, upload, finalize, command)?;
+            precheck(
+                n,
+                s.received,
+                s.raw_size,
+                s.granularity,
+                upload,
+                finalize,
+                command,
+            )?;
         }
         s.busy = true;
         let h = Hashing::resume(s.hasher.clone(), s.received, s.head.clone(), s.granularity);
@@ -224,7 +239,9 @@ async fn chunk(
         End::TooLong => {
             return Err(active_error(
                 "The upload exceeds the declared X-Goog-Upload-Raw-Size.",
-                format!("resumable_upload: bytes past X-Goog-Upload-Raw-Size {raw_size} (chunk from offset {start} carried at least {n})"),
+                format!(
+                    "resumable_upload: bytes past X-Goog-Upload-Raw-Size {raw_size} (chunk from offset {start} carried at least {n})"
+                ),
             ));
         }
         End::Complete => {}
@@ -272,27 +289,35 @@ fn precheck(
     if !upload && n > 0 {
         return Err(active_error(
             "The finalize command must not carry bytes.",
-            format!("resumable_upload: bare 'finalize' with a {n}-byte body; use 'upload, finalize'"),
+            format!(
+                "resumable_upload: bare 'finalize' with a {n}-byte body; use 'upload, finalize'"
+            ),
         ));
     }
     if received + n > raw_size {
         return Err(active_error(
             "The upload exceeds the declared X-Goog-Upload-Raw-Size.",
-            format!("resumable_upload: chunk of {n} bytes at offset {received} passes X-Goog-Upload-Raw-Size {raw_size}"),
+            format!(
+                "resumable_upload: chunk of {n} bytes at offset {received} passes X-Goog-Upload-Raw-Size {raw_size}"
+            ),
         ));
     }
-    if !finalize && n % granularity != 0 {
+    if !finalize && !n.is_multiple_of(granularity) {
         return Err(active_error(
             "The chunk size must be a multiple of X-Goog-Upload-Chunk-Granularity.",
-            format!("resumable_upload: non-final '{command}' chunk of {n} bytes is not a multiple of the granularity {granularity}"),
+            format!(
+                "resumable_upload: non-final '{command}' chunk of {n} bytes is not a multiple of the granularity {granularity}"
+            ),
         ));
     }
     if finalize && received + n != raw_size {
         return Err(active_error(
             "Finalize before all bytes were received.",
-            format!("resumable_upload: '{command}' would end the file at {} bytes but X-Goog-Upload-Raw-Size is {raw_size}", received + n),
+            format!(
+                "resumable_upload: '{command}' would end the file at {} bytes but X-Goog-Upload-Raw-Size is {raw_size}",
+                received + n
+            ),
         ));
     }
     Ok(())
 }
-

@@ -1,0 +1,298 @@
+//! Fixtures for the integration tests: an emulator on 127.0.0.1:0, a temporary camera
+//! folder, config and token file, and the real `gphotosd` binary run against them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use gphotos_emulator::{Config as EmulatorConfig, Emulator};
+use gphotosd::store::{Db, FileRow};
+use tempfile::TempDir;
+
+pub const APPENDONLY: &str = "https://www.googleapis.com/auth/photoslibrary.appendonly";
+pub const READ_APP_CREATED: &str =
+    "https://www.googleapis.com/auth/photoslibrary.readonly.appcreateddata";
+
+/// The committed test media.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// The media fixtures that must end up in Google Photos.
+pub const MEDIA: &[&str] = &[
+    "GOPR0001.JPG",
+    "IMG_0002.JPG",
+    "IMG_0003.PNG",
+    "IMG_0004.HEIC",
+    "IMG_0005.WEBP",
+    "GX010001.MP4",
+    "GX020001.MP4",
+    "MVI_0006.MOV",
+];
+
+/// The fixtures that must not be uploaded.
+pub const CLUTTER: &[&str] = &[
+    "GL010001.LRV",
+    "GX010001.THM",
+    "CORRUPT.JPG",
+    "EMPTY.JPG",
+    "notes.txt",
+];
+
+/// Hex SHA-256 of a file, as the emulator reports received bytes.
+pub fn sha256_hex(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).unwrap();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes (then panics with `what`).
+pub async fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A temporary installation: emulator, folders, config, token file.
+pub struct Setup {
+    pub dir: TempDir,
+    pub emu: Emulator,
+    /// The first watched folder (no album).
+    pub camera: PathBuf,
+    pub state: PathBuf,
+    pub config_path: PathBuf,
+}
+
+/// Settings that keep tests fast: short backoffs and batch idle.
+const FAST: &str = r#"
+[upload]
+workers = 2
+requests_per_second = 200
+retry_base = "100ms"
+retry_max = "1s"
+quota_backoff = "200ms"
+[create]
+idle = "200ms"
+[scan]
+interval = "1s"
+"#;
+
+impl Setup {
+    /// An installation with a default emulator.
+    pub async fn new() -> Setup {
+        Setup::with_emulator(EmulatorConfig::default()).await
+    }
+
+    /// An installation against an emulator configured as given.
+    pub async fn with_emulator(config: EmulatorConfig) -> Setup {
+        let emu = Emulator::start(config).await.expect("emulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        let camera = dir.path().join("camera");
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&camera).unwrap();
+        let client_path = dir.path().join("client_secret.json");
+        std::fs::write(&client_path, emu.installed_client_json().to_string()).unwrap();
+        let setup = Setup {
+            config_path: dir.path().join("config.toml"),
+            dir,
+            emu,
+            camera,
+            state,
+        };
+        setup.grant_token(&[APPENDONLY, READ_APP_CREATED]);
+        setup.write_config("");
+        setup
+    }
+
+    /// Writes a token file holding a fresh refresh token with `scopes`.
+    pub fn grant_token(&self, scopes: &[&str]) -> String {
+        let refresh = self.emu.grant_refresh_token(scopes);
+        let file = gphotosd::auth::TokenFile::new(
+            &self.emu.client_id(),
+            &self.emu.client_secret(),
+            &refresh,
+        );
+        file.save(&self.state.join("token.json")).unwrap();
+        refresh
+    }
+
+    /// Writes config.toml: the emulator, the state dir, the camera folder, fast settings,
+    /// then `extra` (later keys of the same section are not allowed in TOML, so `extra`
+    /// holds only new sections, [[watch]] entries, or replaces FAST via `raw_config`).
+    pub fn write_config(&self, extra: &str) {
+        self.write_raw_config(&format!("{FAST}\n{extra}"));
+    }
+
+    /// Writes config.toml with `sections` instead of the fast defaults.
+    pub fn write_raw_config(&self, sections: &str) {
+        let text = format!(
+            r#"
+[google]
+client_secret_file = "{client}"
+api_url = "{api}"
+[state]
+dir = "{state}"
+[[watch]]
+path = "{camera}"
+{sections}
+"#,
+            client = self.dir.path().join("client_secret.json").display(),
+            api = self.emu.base_url(),
+            state = self.state.display(),
+            camera = self.camera.display(),
+        );
+        std::fs::write(&self.config_path, text).unwrap();
+    }
+
+    /// Copies fixtures into `folder` (relative to the camera folder when relative).
+    pub fn add_fixtures(&self, folder: &Path, names: &[&str]) -> Vec<PathBuf> {
+        std::fs::create_dir_all(folder).unwrap();
+        names
+            .iter()
+            .map(|n| {
+                let to = folder.join(n);
+                std::fs::copy(fixture(n), &to).unwrap();
+                to
+            })
+            .collect()
+    }
+
+    /// Runs `gphotosd sync` to the end.
+    pub async fn sync(&self) -> Run {
+        let out = self.command("sync").output().await.expect("gphotosd runs");
+        Run {
+            code: out.status.code(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Starts `gphotosd sync` without waiting.
+    pub fn spawn_sync(&self) -> Daemon {
+        self.spawn("sync")
+    }
+
+    /// Starts `gphotosd run`.
+    pub fn spawn_daemon(&self) -> Daemon {
+        self.spawn("run")
+    }
+
+    fn spawn(&self, sub: &str) -> Daemon {
+        let log = self.dir.path().join(format!("{sub}-{}.log", rand_suffix()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = self
+            .command(sub)
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("gphotosd starts");
+        Daemon { child, log }
+    }
+
+    /// The binary with this setup's config.
+    pub fn command(&self, sub: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gphotosd"));
+        cmd.arg("--config")
+            .arg(&self.config_path)
+            .arg(sub)
+            .env("RUST_LOG", "gphotosd=debug")
+            .env_remove("GPHOTOSD_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// The database, read-only.
+    pub fn db(&self) -> Db {
+        Db::open_read_only(&self.state.join("gphotosd.db")).expect("database exists")
+    }
+
+    /// The row of `path`.
+    pub fn row(&self, path: &Path) -> FileRow {
+        self.db()
+            .file_by_path(path)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no row for {}", path.display()))
+    }
+
+    /// Waits until the database exists and `cond` holds on it.
+    pub async fn wait_db(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&Db) -> bool) {
+        let path = self.state.join("gphotosd.db");
+        wait_until(what, timeout, || {
+            path.exists() && Db::open_read_only(&path).is_ok_and(|db| cond(&db))
+        })
+        .await;
+    }
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Panics with the log unless the run exited with `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "gphotosd exited {:?}:\n{}",
+            self.code,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A running `gphotosd`; killed on drop.
+pub struct Daemon {
+    pub child: tokio::process::Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY-free: libc::kill is a plain syscall wrapper; no memory is shared.
+        let rc = unsafe_free_kill(pid, signal);
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("gphotosd did not exit in time:\n{}", self.log()))
+            .unwrap();
+        status.code()
+    }
+}
+
+/// `kill(2)` through the `kill` command, keeping the tests free of `unsafe`.
+fn unsafe_free_kill(pid: i32, signal: i32) -> i32 {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    if status.success() { 0 } else { 1 }
+}

@@ -1,0 +1,149 @@
+//! `gphotosd sync` end to end: what reaches Google, and what it costs.
+
+use std::collections::BTreeMap;
+
+use gphotosd::store::FileState;
+
+use crate::helpers::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fixture_is_created_exactly_once_with_its_bytes_and_album() {
+    let setup = Setup::new().await;
+    let trip = setup.dir.path().join("trip");
+    setup.write_config(&format!(
+        "[[watch]]\npath = \"{}\"\nalbum = \"Summer trip\"\n",
+        trip.display()
+    ));
+    let (plain, in_album) = MEDIA.split_at(4);
+    let mut expected = BTreeMap::new();
+    for p in setup.add_fixtures(&setup.camera, plain) {
+        expected.insert(
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            (sha256_hex(&p), false),
+        );
+    }
+    for p in setup.add_fixtures(&trip, in_album) {
+        expected.insert(
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            (sha256_hex(&p), true),
+        );
+    }
+    setup.add_fixtures(&setup.camera, CLUTTER);
+    setup.add_fixtures(&trip.join("@eaDir"), &["IMG_0002.JPG"]);
+
+    setup.sync().await.expect_code(0);
+
+    let state = setup.emu.state();
+    assert!(
+        state.violations.is_empty(),
+        "violations: {:?}",
+        state.violations
+    );
+    assert_eq!(state.albums.len(), 1, "one album created");
+    let album = &state.albums[0];
+    assert_eq!(album.title, "Summer trip");
+    assert_eq!(state.items.len(), MEDIA.len(), "items: {:?}", state.items);
+    for item in &state.items {
+        let (sha, in_trip) = expected
+            .get(&item.filename)
+            .unwrap_or_else(|| panic!("unexpected item {}", item.filename));
+        assert_eq!(&item.sha256, sha, "bytes of {}", item.filename);
+        assert_eq!(
+            item.album_ids.contains(&album.id),
+            *in_trip,
+            "album of {}",
+            item.filename
+        );
+    }
+    // Every media file is done with its media item id; the clutter is skipped with a reason.
+    let db = setup.db();
+    for row in db.all_files().unwrap() {
+        let name = row.path.file_name().unwrap().to_string_lossy().into_owned();
+        if expected.contains_key(&name) {
+            assert_eq!(row.state, FileState::Done, "{name}: {:?}", row.reason);
+            let id = row.media_item_id.as_deref().unwrap();
+            assert!(state.items.iter().any(|i| i.id == id && i.filename == name));
+        } else {
+            assert_eq!(row.state, FileState::Skipped, "{name}");
+            assert!(row.reason.is_some(), "{name} has a reason");
+        }
+    }
+    assert!(
+        db.all_files()
+            .unwrap()
+            .iter()
+            .all(|r| !r.path.to_string_lossy().contains("@eaDir")),
+        "NAS thumbnail folders are not even recorded"
+    );
+    // One raw upload per file, one batchCreate per album, one albums.create: nothing else.
+    assert_eq!(
+        state.requests.get("raw_upload").copied(),
+        Some(MEDIA.len() as u64)
+    );
+    assert_eq!(state.requests.get("batch_create").copied(), Some(2));
+    assert_eq!(state.requests.get("albums_create").copied(), Some(1));
+    assert_eq!(state.api_requests_today, MEDIA.len() as u64 + 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sync_sends_nothing_and_a_renamed_copy_costs_no_upload() {
+    let setup = Setup::new().await;
+    setup.add_fixtures(&setup.camera, &["IMG_0002.JPG", "GOPR0001.JPG"]);
+    setup.sync().await.expect_code(0);
+    let before = setup.emu.state().api_requests_today;
+
+    setup.sync().await.expect_code(0);
+    assert_eq!(
+        setup.emu.state().api_requests_today,
+        before,
+        "nothing new, nothing sent"
+    );
+
+    // A renamed folder: same bytes, new paths.
+    std::fs::rename(
+        setup.camera.join("IMG_0002.JPG"),
+        setup.camera.join("renamed.jpg"),
+    )
+    .unwrap();
+    let sub = setup.camera.join("2024/07");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(fixture("GOPR0001.JPG"), sub.join("GOPR0001.JPG")).unwrap();
+    setup.sync().await.expect_code(0);
+    let state = setup.emu.state();
+    assert_eq!(
+        state.api_requests_today, before,
+        "known content is not uploaded again"
+    );
+    assert_eq!(state.items.len(), 2);
+    let row = setup.row(&sub.join("GOPR0001.JPG"));
+    assert_eq!(row.state, FileState::Done);
+    assert!(row.alias_of.is_some());
+    assert!(
+        state
+            .items
+            .iter()
+            .any(|i| Some(&i.id) == row.media_item_id.as_ref())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_photos_cost_about_one_request_each() {
+    let setup = Setup::new().await;
+    // A generous idle so that scheduling noise on a busy machine cannot split batches.
+    setup.write_raw_config("[upload]\nrequests_per_second = 200\n[create]\nidle = \"2s\"\n");
+    let jpeg = std::fs::read(fixture("IMG_0002.JPG")).unwrap();
+    for i in 0..100u32 {
+        // Distinct bytes (a JPEG decoder ignores data after the end marker).
+        let mut bytes = jpeg.clone();
+        bytes.extend_from_slice(&i.to_be_bytes());
+        std::fs::write(setup.camera.join(format!("IMG_{i:04}.JPG")), bytes).unwrap();
+    }
+    setup.sync().await.expect_code(0);
+    let state = setup.emu.state();
+    assert_eq!(state.items.len(), 100);
+    assert!(state.violations.is_empty(), "{:?}", state.violations);
+    let per_photo = state.api_requests_today as f64 / 100.0;
+    assert!(per_photo <= 1.03, "{per_photo} requests per photo");
+    let creates = state.requests.get("batch_create").copied().unwrap_or(0);
+    assert!(creates <= 3, "{creates} batchCreate calls for 100 items");
+}
