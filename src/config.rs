@@ -31,6 +31,9 @@ pub struct Config {
     /// How folders are scanned.
     #[serde(default)]
     pub scan: ScanConfig,
+    /// How `gphotosd auth` waits for Google's answer.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// The folders to upload from.
     #[serde(default)]
     pub watch: Vec<WatchConfig>,
@@ -119,9 +122,76 @@ pub struct CreateConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScanConfig {
-    /// How often `gphotosd run` walks every watched folder again.
+    /// How often `gphotosd run` walks every watched folder again to reconcile it with the
+    /// database (file events can be lost: queue overflow, network filesystems).
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
+    /// How `gphotosd run` notices new files between those walks.
+    pub watch_mode: WatchMode,
+    /// A file is queued only once its size and mtime have not changed for this long (and
+    /// its writer closed it, where inotify tells), so a file still being copied is not.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+    /// How often the poll backend walks a folder, and how often a missing watched folder
+    /// (unmounted disk or share) is looked for.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+/// `[scan] watch_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// inotify, except on network filesystems (NFS, SMB/CIFS, 9p, Ceph, AFS), which do not
+    /// report changes made by other machines, and when inotify fails (watch limit): poll.
+    #[default]
+    Auto,
+    /// inotify only; when it fails, only the periodic scans find new files.
+    Native,
+    /// Walk the folders every `poll_interval`.
+    Poll,
+}
+
+/// `[[watch]] after_upload`: what happens to a file once its media item exists.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum AfterUpload {
+    /// Leave it where it is.
+    #[default]
+    Keep,
+    /// Delete it.
+    Delete,
+    /// Move it into this folder, keeping its path below the watched folder.
+    Move(PathBuf),
+}
+
+impl TryFrom<String> for AfterUpload {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "keep" => Ok(AfterUpload::Keep),
+            "delete" => Ok(AfterUpload::Delete),
+            _ => match s.strip_prefix("move:") {
+                Some(dir) if !dir.trim().is_empty() => Ok(AfterUpload::Move(PathBuf::from(dir))),
+                _ => Err(format!(
+                    "`{s}` is not one of \"keep\", \"delete\", \"move:<folder>\""
+                )),
+            },
+        }
+    }
+}
+
+/// `[auth]`: the interactive `gphotosd auth` command; the daemon ignores it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Port on 127.0.0.1 that receives the browser's redirect. 0 picks a free one; a fixed
+    /// port lets a headless box be reached through `ssh -L PORT:127.0.0.1:PORT`.
+    pub listen_port: u16,
+    /// How long `gphotosd auth` waits for the browser or a pasted URL before giving up.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 /// One `[[watch]]` entry.
@@ -130,9 +200,26 @@ pub struct ScanConfig {
 pub struct WatchConfig {
     /// Folder to upload from, recursively.
     pub path: PathBuf,
-    /// Album title for everything uploaded from here; the app creates the album once.
+    /// Album for everything uploaded from here: a title, or a template with `{folder}`
+    /// (the file's folder name), `{year}` and `{month}` (when it was taken, from EXIF or
+    /// QuickTime metadata, else its mtime). The app creates each album once.
     #[serde(default)]
     pub album: Option<String>,
+    /// Globs; when any is given, only files matching one are uploaded. A pattern without
+    /// `/` matches the file name, one with `/` the path below the folder. Case-insensitive.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs of files and folders to leave alone, on top of the built-in list (dot files,
+    /// camera sidecars, NAS system folders). Same syntax as `include`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Follow symbolic links to files and folders (loops are detected and not followed).
+    #[serde(default)]
+    pub follow_symlinks: bool,
+    /// What to do with a file once its media item exists: `keep`, `delete` or
+    /// `move:<folder>`.
+    #[serde(default)]
+    pub after_upload: AfterUpload,
 }
 
 fn default_api_url() -> String {
@@ -173,10 +260,22 @@ impl Default for CreateConfig {
     }
 }
 
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            listen_port: 0,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
 impl Default for ScanConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(3600),
+            watch_mode: WatchMode::Auto,
+            settle: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(30),
         }
     }
 }
@@ -237,6 +336,9 @@ impl Config {
         resolve(&mut self.state.dir);
         for w in &mut self.watch {
             resolve(&mut w.path);
+            if let AfterUpload::Move(dir) = &mut w.after_upload {
+                resolve(dir);
+            }
         }
     }
 
@@ -256,14 +358,9 @@ impl Config {
                 "no [[watch]] folder is configured; add one with `path = \"/srv/camera\"`",
             ));
         }
-        for (i, w) in self.watch.iter().enumerate() {
-            if let Some(album) = &w.album
-                && (album.trim().is_empty() || album.chars().count() > 500)
-            {
-                return Err(self.invalid(
-                    &format!("watch[{}].album", i + 1),
-                    "an album title must have 1 to 500 characters",
-                ));
+        for i in 0..self.watch.len() {
+            if let Err((key, message)) = crate::watch::validate_watch(&self.watch, i) {
+                return Err(self.invalid(&format!("watch[{}].{key}", i + 1), message));
             }
         }
         let url = url::Url::parse(&self.google.api_url);
@@ -301,6 +398,12 @@ impl Config {
         }
         if self.scan.interval.is_zero() {
             return Err(self.invalid("scan.interval", "must be more than zero"));
+        }
+        if self.scan.poll_interval.is_zero() {
+            return Err(self.invalid("scan.poll_interval", "must be more than zero"));
+        }
+        if self.auth.timeout.is_zero() {
+            return Err(self.invalid("auth.timeout", "must be more than zero"));
         }
         Ok(())
     }
@@ -361,6 +464,8 @@ path = "/srv/camera"
         );
         assert_eq!(config.create.batch_size, CreateConfig::default().batch_size);
         assert_eq!(config.google.api_url, GOOGLE_API_URL);
+        assert_eq!(config.auth.listen_port, AuthConfig::default().listen_port);
+        assert_eq!(config.auth.timeout, AuthConfig::default().timeout);
     }
 
     #[test]

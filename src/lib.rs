@@ -12,6 +12,8 @@
 //! - [`create`]: the single batchCreate lane.
 //! - [`pause`]: global pauses (quota, storage, auth).
 //! - [`pipeline`]: wires the stages and runs them ([`pipeline::run`]).
+//! - [`status`]: the read model of `gphotosd status` and systemd's `STATUS=`.
+//! - [`systemd`]: the notify protocol (ready, status, watchdog, stopping).
 //! - [`cli`]: one module per subcommand; `main.rs` only dispatches.
 
 pub mod api;
@@ -23,6 +25,8 @@ pub mod limits;
 pub mod lock;
 pub mod pause;
 pub mod pipeline;
+pub mod status;
 pub mod store;
+pub mod systemd;
 pub mod upload;
 pub mod watch;

@@ -1,13 +1,17 @@
-//! OAuth: the client JSON, the token file, and [`TokenSource`], which hands out access
+//! OAuth: the client JSON, the token file, [`Authorization`] (the interactive flow of
+//! `gphotosd auth` that writes the token file), and [`TokenSource`], which hands out access
 //! tokens and refreshes them (before expiry, and once after a 401), one refresh at a time
 //! however many workers ask.
 
+mod authorize;
 mod client_secret;
+mod loopback;
 mod refresh;
 mod token_file;
 
 use std::path::PathBuf;
 
+pub use authorize::{Authorization, AuthorizeError, Granted, REQUESTED_SCOPES, Via};
 pub use client_secret::ClientSecret;
 pub use refresh::{AccessToken, TokenSource};
 pub use token_file::TokenFile;

@@ -196,6 +196,13 @@ impl TokenSource {
         }
         let expiry = SystemTime::now() + Duration::from_secs(parsed.expires_in);
         let token = AccessToken(parsed.access_token);
+        if self.fingerprint() != inner.fingerprint {
+            // `gphotosd auth` replaced the file while this refresh was in flight: saving
+            // now would put the old refresh token back. The next call loads the new file.
+            tracing::debug!("the token file changed during the refresh; keeping the new file");
+            inner.access = Some((token.clone(), expiry));
+            return Ok(token);
+        }
         let mut updated = file;
         updated.token = Some(token.0.clone());
         updated.expiry = Some(DateTime::<Utc>::from(expiry).to_rfc3339());

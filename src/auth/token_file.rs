@@ -117,6 +117,7 @@ impl TokenFile {
         // `mode` only applies to a newly created file; a stale temp file keeps its mode.
         f.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(fail)?;
+        give_to_directory_owner(&f, dir);
         f.write_all(&json).map_err(fail)?;
         f.sync_all().map_err(fail)?;
         drop(f);
@@ -125,6 +126,28 @@ impl TokenFile {
             .and_then(|d| d.sync_all())
             .map_err(fail)?;
         Ok(())
+    }
+}
+
+/// `sudo gphotosd auth` writes as root into the state directory of the daemon's user; a
+/// root-owned 0600 file there would be unreadable to the daemon. So the file takes the
+/// directory's owner. Without root this is a no-op (the owners already match) or fails,
+/// which is only worth a warning: the file is still written.
+fn give_to_directory_owner(file: &std::fs::File, dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(d), Ok(f)) = (std::fs::metadata(dir), file.metadata()) else {
+        return;
+    };
+    if d.uid() == f.uid() {
+        return;
+    }
+    if let Err(e) = std::os::unix::fs::fchown(file, Some(d.uid()), Some(d.gid())) {
+        tracing::warn!(
+            "cannot give the token file to the owner (uid {}) of {}: {e}; a daemon running \
+             as that user may not be able to read it",
+            d.uid(),
+            dir.display()
+        );
     }
 }
 
@@ -151,6 +174,25 @@ mod tests {
         assert_eq!(back.refresh_token, "refresh");
         assert_eq!(back.kind, "authorized_user");
         assert!(!format!("{back:?}").contains("refresh\""));
+    }
+
+    #[test]
+    fn a_file_written_by_root_belongs_to_the_owner_of_its_directory() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
+            return; // Only root can give files away.
+        }
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+        let path = state.join("token.json");
+        TokenFile::new("id", "secret", "refresh")
+            .save(&path)
+            .unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     }
 
     #[test]

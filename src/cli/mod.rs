@@ -1,6 +1,11 @@
 //! The command line: [`Cli`] and one module per subcommand.
 
+mod auth;
+mod demo;
+mod progress;
+mod retry;
 mod run;
+mod status;
 mod sync;
 
 use std::path::PathBuf;
@@ -36,6 +41,53 @@ pub enum Command {
     Sync,
     /// Run as a daemon: upload, rescan periodically, stop on SIGTERM or SIGINT.
     Run,
+    /// Connect a Google account: print a URL to open in a browser (on any computer), then
+    /// save the token file once Google's answer arrives, by the browser's redirect or by
+    /// pasting the address the browser ends up on.
+    ///
+    /// A running daemon picks up the new token by itself. Exit status: 0 when the token
+    /// was saved (or, with --check, works), 1 otherwise.
+    Auth {
+        /// Only test the saved token: refresh it once and show which scopes it has.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Show what the daemon is doing (works whether or not it runs), or what happened to
+    /// one file and why.
+    Status {
+        /// Machine-readable output (the schema is documented in the README).
+        #[arg(long)]
+        json: bool,
+        /// Refresh every second until interrupted.
+        #[arg(long, conflicts_with = "path")]
+        watch: bool,
+        /// A file to explain.
+        path: Option<PathBuf>,
+    },
+    /// Queue failed files again.
+    Retry {
+        /// Every failed file.
+        #[arg(long, conflicts_with = "paths")]
+        all: bool,
+        /// The failed files to retry.
+        paths: Vec<PathBuf>,
+    },
+    /// Run the whole pipeline offline against the bundled Google Photos emulator, on a
+    /// generated camera folder. Touches no Google account.
+    Demo {
+        /// Keep the demo's folders, config and database here instead of a temporary folder.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+    /// Print shell completions.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
 }
 
 /// Exit status of a sync that a pause ended (EX_TEMPFAIL: try again later).
@@ -46,6 +98,29 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Sync => sync::sync(&config_path(cli.config)).await,
         Command::Run => run::run(&config_path(cli.config)).await,
+        Command::Auth { check } => auth::auth(&config_path(cli.config), check).await,
+        Command::Status { json, watch, path } => {
+            status::status(&config_path(cli.config), json, watch, path.as_deref()).await
+        }
+        Command::Demo { keep } => demo::demo(keep).await,
+        Command::Retry { all, paths } => retry::retry(&config_path(cli.config), all, &paths),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gphotosd",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
     };
     match result {
         Ok(code) => code,

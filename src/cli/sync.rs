@@ -10,7 +10,12 @@ use super::{EXIT_PAUSED, load_config, shutdown_on_signals};
 pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
     let shutdown = shutdown_on_signals()?;
-    let outcome = pipeline::run(config, Mode::Sync, shutdown, || {}).await?;
+    let stop_progress = tokio_util::sync::CancellationToken::new();
+    let shown = tokio::spawn(super::progress::show(config.clone(), stop_progress.clone()));
+    let outcome = pipeline::run(config, Mode::Sync, shutdown, || {}).await;
+    stop_progress.cancel();
+    let _ = shown.await;
+    let outcome = outcome?;
     let c = &outcome.counts;
     eprintln!(
         "gphotosd: {} done, {} failed, {} skipped, {} not finished",

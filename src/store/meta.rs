@@ -52,6 +52,15 @@ pub struct Pause {
     pub until: Option<i64>,
 }
 
+/// A watched folder as the daemon last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchRootRow {
+    pub path: String,
+    pub mode: String,
+    pub healthy: bool,
+    pub message: Option<String>,
+}
+
 /// The daemon row.
 #[derive(Debug, Clone, Default)]
 pub struct DaemonRow {
@@ -154,6 +163,38 @@ impl Db {
             ],
         )?;
         Ok(())
+    }
+
+    /// Watch roots recorded by the watcher (empty before it recorded any).
+    pub fn watch_roots(&self) -> Result<Vec<WatchRootRow>, StoreError> {
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' \
+             AND name = 'watch_roots')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, mode, healthy, message FROM watch_roots ORDER BY path")?;
+        let rows = stmt.query_map([], |r| {
+            // Stored as text or as the path's raw bytes.
+            let path = match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                    String::from_utf8_lossy(b).into_owned()
+                }
+                _ => String::new(),
+            };
+            Ok(WatchRootRow {
+                path,
+                mode: r.get(1)?,
+                healthy: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The daemon row.

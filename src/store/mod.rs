@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use files::{
     Counts, CreateOutcome, FileRow, FileState, Job, ScanOutcome, ScannedFile, UploadedItem,
 };
-pub use meta::{DaemonRow, Pause, PauseReason};
+pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;
 
 /// Why the store could not do what was asked.

@@ -1,5 +1,198 @@
-//! Finding files: the reconciling [`scan`] of every watched folder and the [`filter`] that
-//! decides what is media.
+//! Finding files: what is under the watched folders, and noticing when that changes.
+//!
+//! - [`Watched`]: one `[[watch]]` entry with its [`rules::Rules`] and
+//!   [`album::AlbumTemplate`] compiled.
+//! - [`walk`]: the filtered tree walk everything else uses.
+//! - [`scan`]: the reconciling scan (startup, periodic, after an event overflow).
+//! - [`watcher`]: the daemon's live view: inotify or polling per folder ([`backend`]), the
+//!   quiet period before a file is queued ([`settle`]), re-arming a folder that comes back.
+//! - [`filter`]: what is media, by name, type and size.
+//!
+//! Every stage records through the store ([`scan::record_files`]); nothing here uploads.
 
+pub mod album;
+pub mod backend;
+pub mod date;
 pub mod filter;
+pub mod rules;
 pub mod scan;
+pub mod settle;
+pub mod walk;
+pub mod watcher;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{AfterUpload, WatchConfig};
+
+pub use watcher::{WatchContext, Watcher};
+
+/// One `[[watch]]` entry, ready to use.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    /// 1-based, as in messages and the `files.watch_index` column.
+    pub index: usize,
+    pub config: WatchConfig,
+    pub rules: Arc<rules::Rules>,
+    pub album: Option<album::AlbumTemplate>,
+}
+
+/// A `[[watch]]` entry that cannot be used (validation normally catches it first).
+#[derive(Debug, thiserror::Error)]
+#[error("watch[{index}].{key}: {message}")]
+pub struct WatchError {
+    pub index: usize,
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl Watched {
+    /// Compiles every entry.
+    pub fn all(watches: &[WatchConfig]) -> Result<Vec<Watched>, WatchError> {
+        watches
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let err = |key, message| WatchError {
+                    index: i + 1,
+                    key,
+                    message,
+                };
+                Ok(Watched {
+                    index: i + 1,
+                    rules: Arc::new(
+                        rules::Rules::new(i, &w.include, &w.exclude).map_err(|m| err("exclude", m))?,
+                    ),
+                    album: w
+                        .album
+                        .as_deref()
+                        .map(album::AlbumTemplate::parse)
+                        .transpose()
+                        .map_err(|m| err("album", m))?,
+                    config: w.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// `path` relative to this watched folder, if it is below it.
+    pub fn relative<'a>(&self, path: &'a Path) -> Option<&'a Path> {
+        path.strip_prefix(&self.config.path).ok()
+    }
+}
+
+/// The watched folder `path` is in.
+pub fn watched_for<'a>(all: &'a [Watched], path: &Path) -> Option<&'a Watched> {
+    all.iter().find(|w| path.starts_with(&w.config.path))
+}
+
+/// Checks `watches[i]` beyond what serde checks. The error names the key (below
+/// `watch[i + 1]`) and what is wrong.
+pub fn validate_watch(watches: &[WatchConfig], i: usize) -> Result<(), (&'static str, String)> {
+    let w = &watches[i];
+    if let Some(text) = &w.album {
+        let template = album::AlbumTemplate::parse(text).map_err(|m| ("album", m))?;
+        if text.trim().is_empty() || template.literal_len() > 500 {
+            return Err(("album", "an album title must have 1 to 500 characters".into()));
+        }
+    }
+    rules::Rules::new(i, &[], &w.exclude).map_err(|m| ("exclude", m))?;
+    rules::Rules::new(i, &w.include, &[]).map_err(|m| ("include", m))?;
+    for (j, other) in watches.iter().enumerate() {
+        if j != i && w.path.starts_with(&other.path) {
+            return Err((
+                "path",
+                format!(
+                    "{} is inside watch[{}].path; watch the outer folder once",
+                    w.path.display(),
+                    j + 1
+                ),
+            ));
+        }
+    }
+    if let AfterUpload::Move(dir) = &w.after_upload {
+        if let Some(j) = watches.iter().position(|o| dir.starts_with(&o.path)) {
+            return Err((
+                "after_upload",
+                format!(
+                    "{} is inside watch[{}].path: moved files would be found again",
+                    dir.display(),
+                    j + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Why a file that has no row is not uploaded, judged by its path alone (for
+/// `gphotosd status PATH`); `None` when nothing in its path rules it out.
+pub fn explain(watches: &[WatchConfig], path: &Path) -> Option<String> {
+    let Some((i, w)) = watches
+        .iter()
+        .enumerate()
+        .find(|(_, w)| path.starts_with(&w.path))
+    else {
+        return Some("not under any watched folder of this configuration".to_owned());
+    };
+    let rules = rules::Rules::new(i, &w.include, &w.exclude).ok()?;
+    let rel = path.strip_prefix(&w.path).ok()?;
+    let is_dir = std::fs::metadata(path).ok().map(|m| m.is_dir());
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && meta.file_type().is_symlink()
+        && !w.follow_symlinks
+    {
+        return Some(format!(
+            "a symbolic link, and watch[{}].follow_symlinks is off",
+            i + 1
+        ));
+    }
+    rules.explain(rel, is_dir)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A compiled watch entry for `root` with extra TOML keys.
+    pub(crate) fn watched(root: &Path, extra: &str) -> Watched {
+        let text = format!("path = {:?}\n{extra}\n", root.display().to_string());
+        let config: WatchConfig = toml::from_str(&text).unwrap();
+        Watched::all(&[config]).unwrap().remove(0)
+    }
+
+    fn entry(path: &str, extra: &str) -> WatchConfig {
+        toml::from_str(&format!("path = {path:?}\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn nested_folders_and_moves_into_a_watched_folder_are_refused() {
+        let w = [entry("/srv/cam", ""), entry("/srv/cam/sub", "")];
+        assert_eq!(validate_watch(&w, 1).unwrap_err().0, "path");
+        assert!(validate_watch(&w, 0).is_ok());
+        let w = [entry("/srv/cam", "after_upload = \"move:/srv/cam/done\"")];
+        assert_eq!(validate_watch(&w, 0).unwrap_err().0, "after_upload");
+        let w = [entry("/srv/cam", "after_upload = \"move:/srv/done\"")];
+        assert!(validate_watch(&w, 0).is_ok());
+        let w = [entry("/srv/cam", "album = \"{folder} {day}\"")];
+        assert_eq!(validate_watch(&w, 0).unwrap_err().0, "album");
+    }
+
+    #[test]
+    fn explain_names_the_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cam");
+        std::fs::create_dir_all(root.join("@eaDir")).unwrap();
+        let w = [WatchConfig {
+            exclude: vec!["*.dng".into()],
+            ..entry(&root.display().to_string(), "")
+        }];
+        let why = |p: &str| explain(&w, &root.join(p));
+        assert!(why("@eaDir/x.jpg").unwrap().contains("@eaDir"));
+        assert!(why("raw.DNG").unwrap().contains("*.dng"));
+        assert_eq!(why("IMG.JPG"), None);
+        assert!(explain(&w, Path::new("/elsewhere/x.jpg")).unwrap().contains("not under"));
+    }
+}

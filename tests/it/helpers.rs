@@ -296,3 +296,186 @@ fn unsafe_free_kill(pid: i32, signal: i32) -> i32 {
         .expect("kill runs");
     if status.success() { 0 } else { 1 }
 }
+
+/// A running `gphotosd auth`, its output collected as it comes.
+pub struct AuthSession {
+    pub child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    auth_uri: String,
+}
+
+/// A finished `gphotosd auth`.
+#[derive(Debug)]
+pub struct AuthRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl AuthRun {
+    /// Panics with the output unless the run exited with `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "gphotosd auth exited {:?}:\n{self}", self.code);
+        self
+    }
+
+    /// Panics unless stderr contains every one of `parts`.
+    pub fn expect_error(&self, parts: &[&str]) -> &Self {
+        for part in parts {
+            assert!(self.stderr.contains(part), "no {part:?} in the error:\n{self}");
+        }
+        self
+    }
+}
+
+impl std::fmt::Display for AuthRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl Setup {
+    /// Starts `gphotosd auth ARGS` with stdin open for pasting, logging at `rust_log`.
+    pub fn spawn_auth(&self, args: &[&str], rust_log: &str) -> AuthSession {
+        let mut child = self
+            .command("auth")
+            .args(args)
+            .env("RUST_LOG", rust_log)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("gphotosd auth starts");
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), stdout.clone()),
+            collect(child.stderr.take().unwrap(), stderr.clone()),
+        ];
+        AuthSession {
+            stdin: child.stdin.take(),
+            child,
+            stdout,
+            stderr,
+            readers,
+            auth_uri: self.emu.auth_uri(),
+        }
+    }
+
+    /// Runs `gphotosd auth ARGS` to the end with nothing on stdin.
+    pub async fn auth(&self, args: &[&str]) -> AuthRun {
+        let mut session = self.spawn_auth(args, "gphotosd=debug");
+        session.close_stdin();
+        session.finish().await
+    }
+}
+
+fn collect(
+    stream: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    into: std::sync::Arc<std::sync::Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::AsyncBufReadExt;
+    tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut out = into.lock().unwrap();
+            out.push_str(&line);
+            out.push('\n');
+        }
+    })
+}
+
+impl AuthSession {
+    /// The consent URL, once `gphotosd auth` has printed it on a line of its own.
+    pub async fn url(&self) -> String {
+        let find = || {
+            self.stdout
+                .lock()
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with(&self.auth_uri))
+                .map(str::to_owned)
+        };
+        wait_until("gphotosd auth prints the URL", Duration::from_secs(30), || {
+            find().is_some()
+        })
+        .await;
+        find().unwrap()
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Types `line` and Enter into the terminal.
+    pub async fn paste(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// Ends input, as when no terminal is attached.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits (at most 30 s) for the exit and returns everything it printed.
+    pub async fn finish(mut self) -> AuthRun {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "gphotosd auth did not exit in time:\n--- stdout\n{}--- stderr\n{}",
+                    self.stdout.lock().unwrap(),
+                    self.stderr()
+                )
+            })
+            .unwrap();
+        for reader in self.readers.drain(..) {
+            reader.await.unwrap();
+        }
+        AuthRun {
+            code: status.code(),
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+/// What a browser does with the consent URL: an HTTP client that shows redirects instead
+/// of following them, so a test can deliver the redirect itself (or paste it).
+pub struct Browser {
+    http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Opens the consent page (the emulator consents at once); returns where Google
+    /// redirects to.
+    pub async fn consent(&self, url: &str) -> String {
+        let resp = self.http.get(url).send().await.expect("consent page loads");
+        assert_eq!(resp.status().as_u16(), 302, "consent page answered {resp:?}");
+        resp.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Loads `url`; returns status and body.
+    pub async fn open(&self, url: &str) -> (u16, String) {
+        let resp = self.http.get(url).send().await.expect("page loads");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+}

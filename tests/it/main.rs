@@ -2,7 +2,9 @@
 
 mod helpers;
 
+mod auth;
 mod crash;
 mod faults;
 mod inputs;
+mod operate;
 mod sync;

@@ -89,54 +89,57 @@ pub(crate) enum End {
     TooLong,
 }
 
+/// Bodies at least this large (or of unknown length) are hashed on a blocking thread while
+/// the connection task keeps reading, so receiving and hashing overlap. Smaller ones are
+/// hashed inline, which is cheaper than a thread hop.
+const PIPELINE_FROM: u64 = 4 * 1024 * 1024;
+
+/// Frames in flight between the reader and the hashing thread (each at most hyper's read
+/// buffer, ~400 KiB), which bounds memory whatever the upload size.
+const PIPELINE_DEPTH: usize = 8;
+
 /// Streams `body` into `h`; returns how it ended and the bytes this request carried.
+/// `declared` is the request's Content-Length, if any.
 pub(crate) async fn pump(
     body: &mut Body,
     h: &mut Hashing,
     shared: &Shared,
     cut_after: Option<u64>,
     limit: u64,
+    declared: Option<u64>,
 ) -> (End, u64) {
-    let mut read = 0u64;
     if cut_after == Some(0) {
         return (End::Cut, 0);
     }
-    loop {
-        let frame = match body.frame().await {
-            None => {
-                let end = if cut_after.is_some() {
-                    End::Cut
-                } else {
-                    End::Complete
-                };
-                return (end, read);
-            }
-            Some(Err(_)) => return (End::ClientGone, read),
-            Some(Ok(frame)) => frame,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        let mut slice: &[u8] = &data;
-        let mut end = None;
-        if let Some(cut) = cut_after
-            && read + slice.len() as u64 >= cut
-        {
-            slice = &slice[..usize::try_from(cut - read).unwrap_or(slice.len())];
-            end = Some(End::Cut);
-        }
-        shared.add_bytes(slice.len() as u64);
-        if read + slice.len() as u64 > limit {
-            return (End::TooLong, read + slice.len() as u64);
-        }
-        h.feed(slice);
-        read += slice.len() as u64;
-        if let Some(end) = end {
-            return (end, read);
-        }
+    if declared.is_some_and(|n| n < PIPELINE_FROM) {
+        return read_frames(body, shared, cut_after, limit, |b| h.feed(&b)).await;
     }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let mut hashing = std::mem::replace(h, Hashing::fresh());
+    let worker = tokio::task::spawn_blocking(move || {
+        while let Some(b) = rx.blocking_recv() {
+            hashing.feed(&b);
+        }
+        hashing
+    });
+    let mut tx = Some(tx);
+    let (end, n) = read_frames(body, shared, cut_after, limit, |b| {
+        // The worker only stops when the channel closes, so a send cannot fail early;
+        // if it somehow did, later bytes are dropped and the count shows it.
+        if let Some(sender) = &tx
+            && sender.blocking_send_or_queue(b).is_err()
+        {
+            tx = None;
+        }
+    })
+    .await;
+    drop(tx);
+    match worker.await {
+        Ok(done) => *h = done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+    (end, n)
 }
-
 /// Turns finished bytes into an upload token.
 pub(crate) fn issue_token(
     shared: &Shared,

@@ -1,0 +1,213 @@
+//! `gphotosd status [--json] [--watch] [PATH]`: what the daemon is doing, or what
+//! happened to one file and why.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::status::{self, FileReport, Report};
+use crate::store::{FileState, unix_now};
+
+use super::load_config;
+
+pub(super) async fn status(
+    config_path: &Path,
+    json: bool,
+    watch: bool,
+    path: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let db = status::open(&config)?;
+    if let Some(path) = path {
+        let report = status::explain(&config, &db, path)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", render_file(&report));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let report = Report::collect(&config, &db)?;
+        let text = if json {
+            serde_json::to_string_pretty(&report)? + "\n"
+        } else {
+            render(&config, &report)
+        };
+        if !watch {
+            print!("{text}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Clear the screen and redraw in place.
+        print!("\x1b[2J\x1b[H{text}");
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+fn when(unix: i64) -> String {
+    let at = DateTime::<Utc>::from_timestamp(unix, 0).unwrap_or_default();
+    let left = (unix - unix_now()).max(0);
+    format!(
+        "{} (in {})",
+        at.format("%Y-%m-%d %H:%M UTC"),
+        duration(left)
+    )
+}
+
+fn duration(secs: i64) -> String {
+    let secs = u64::try_from(secs).unwrap_or(0);
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+fn bar(done: u64, total: u64, width: usize) -> String {
+    let filled = if total == 0 {
+        width
+    } else {
+        ((done as f64 / total as f64) * width as f64).round() as usize
+    }
+    .min(width);
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
+}
+
+/// The human form of a [`Report`].
+pub fn render(config: &Config, r: &Report) -> String {
+    let mut out = String::new();
+    let d = &r.daemon;
+    let _ = match (d.running, d.pid) {
+        (true, Some(pid)) => writeln!(
+            out,
+            "gphotosd {}: running (pid {pid}, up {})",
+            d.version.as_deref().unwrap_or("?"),
+            duration(d.uptime_secs.unwrap_or(0))
+        ),
+        _ => writeln!(
+            out,
+            "gphotosd: not running (state in {})",
+            config.state.dir.display()
+        ),
+    };
+    if let Some(p) = &r.pause {
+        let _ = writeln!(out, "PAUSED ({}): {}", p.reason.as_str(), p.message);
+        if let Some(until) = p.until {
+            let _ = writeln!(out, "  lifts by itself at {}", when(until));
+        }
+    }
+    let c = &r.counts;
+    let _ = writeln!(
+        out,
+        "Files: {} done, {} uploading, {} uploaded, {} creating, {} pending, {} waiting to retry, {} failed, {} skipped",
+        c.done, c.uploading, c.uploaded, c.creating, c.pending, c.waiting, c.failed, c.skipped
+    );
+    if !r.in_flight.is_empty() {
+        let _ = writeln!(out, "Uploading:");
+        for f in &r.in_flight {
+            let pct = if f.size == 0 {
+                100
+            } else {
+                f.bytes_sent * 100 / f.size
+            };
+            let rate = f
+                .rate
+                .map(|b| format!("  {}/s", ByteSize::b(b as u64)))
+                .unwrap_or_default();
+            let eta = f
+                .eta_secs
+                .map(|s| format!("  ETA {}", duration(i64::try_from(s).unwrap_or(0))))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} {} {pct:>3}%  {} / {}{rate}{eta}",
+                f.path,
+                bar(f.bytes_sent, f.size, 20),
+                ByteSize::b(f.bytes_sent),
+                ByteSize::b(f.size),
+            );
+        }
+    }
+    let q = &r.quota;
+    let _ = writeln!(
+        out,
+        "Quota: {} of {} requests today; resets at {}",
+        q.used_today,
+        q.budget,
+        when(q.resets_at)
+    );
+    let _ = writeln!(out, "Watching:");
+    for w in &r.watch {
+        let health = if w.healthy { "ok" } else { "NOT OK" };
+        let _ = write!(out, "  {}  {}  {health}", w.path, w.mode);
+        if let Some(m) = &w.message {
+            let _ = write!(out, " ({m})");
+        }
+        out.push('\n');
+    }
+    if !r.failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "Recent failures (`gphotosd retry --all` queues them again):"
+        );
+        for f in &r.failures {
+            let _ = writeln!(out, "  {}: {}", f.path, f.reason);
+        }
+    }
+    out
+}
+
+/// The human form of a [`FileReport`].
+pub fn render_file(r: &FileReport) -> String {
+    let mut out = format!("{}\n", r.path);
+    let Some(row) = &r.row else {
+        let _ = writeln!(
+            out,
+            "  not tracked: {}",
+            r.untracked_reason.as_deref().unwrap_or("")
+        );
+        return out;
+    };
+    let _ = writeln!(out, "  state: {}", row.state.as_str());
+    let explanation = match row.state {
+        FileState::Done if row.alias_of.is_some() => {
+            "in Google Photos (same content as another file; nothing was uploaded for this path)"
+        }
+        FileState::Done => "in Google Photos",
+        FileState::Skipped => "not uploaded, on purpose",
+        FileState::Failed => "gave up; fix the cause, then `gphotosd retry` this path",
+        FileState::Waiting => "a transient error; it is tried again automatically",
+        FileState::Pending => "queued for upload",
+        FileState::Uploading => "being uploaded",
+        FileState::Uploaded => "bytes are with Google; the media item is created shortly",
+        FileState::Creating => "the media item is being created",
+    };
+    let _ = writeln!(out, "  meaning: {explanation}");
+    if let Some(reason) = &row.reason {
+        let _ = writeln!(out, "  reason: {reason}");
+    }
+    if row.attempts > 0 {
+        let _ = writeln!(out, "  attempts: {}", row.attempts);
+    }
+    if let Some(next) = row
+        .next_attempt_at
+        .filter(|_| row.state == FileState::Waiting)
+    {
+        let _ = writeln!(out, "  next attempt: {}", when(next));
+    }
+    let _ = writeln!(out, "  size: {}", ByteSize::b(row.size));
+    if let Some(album) = &row.album_title {
+        let _ = writeln!(out, "  album: {album}");
+    }
+    if let Some(id) = row.media_item_id.as_deref().filter(|id| !id.is_empty()) {
+        let _ = writeln!(out, "  media item: {id}");
+    }
+    if let Some(url) = &row.product_url {
+        let _ = writeln!(out, "  open: {url}");
+    }
+    out
+}
