@@ -464,6 +464,13 @@ path = "/srv/camera"
         );
         assert_eq!(config.create.batch_size, CreateConfig::default().batch_size);
         assert_eq!(config.google.api_url, GOOGLE_API_URL);
+        let scan = ScanConfig::default();
+        assert_eq!(config.scan.watch_mode, scan.watch_mode);
+        assert_eq!(config.scan.settle, scan.settle);
+        assert_eq!(config.scan.poll_interval, scan.poll_interval);
+        let w = &config.watch[0];
+        assert_eq!(w.after_upload, AfterUpload::Keep);
+        assert!(w.include.is_empty() && w.exclude.is_empty() && !w.follow_symlinks);
         assert_eq!(config.auth.listen_port, AuthConfig::default().listen_port);
         assert_eq!(config.auth.timeout, AuthConfig::default().timeout);
     }
@@ -508,6 +515,33 @@ path = "/srv/camera"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("[[watch]]"), "{msg}");
+    }
+
+    #[test]
+    fn watch_keys_are_checked_and_named() {
+        let with = |extra: &str| {
+            let text = MINIMAL.replace(
+                "path = \"/srv/camera\"",
+                &format!("path = \"/srv/camera\"\n{extra}"),
+            );
+            Config::parse(&text, Path::new("/etc/gphotosd/c.toml"))
+        };
+        let c = with("after_upload = \"move:done\"\ninclude = [\"*.jpg\"]").unwrap();
+        assert_eq!(
+            c.watch[0].after_upload,
+            AfterUpload::Move(PathBuf::from("/etc/gphotosd/done"))
+        );
+        let msg = |extra: &str| with(extra).unwrap_err().to_string();
+        assert!(msg("after_upload = \"trash\"").contains("move:<folder>"));
+        assert!(msg("exclude = [\"a[\"]").contains("watch[1].exclude"));
+        assert!(msg("album = \"{day}\"").contains("watch[1].album"));
+        let text = format!("{MINIMAL}\n[scan]\nwatch_mode = \"inotify\"\n");
+        assert!(
+            Config::parse(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string()
+                .contains("`auto`, `native`, `poll`")
+        );
     }
 
     #[test]

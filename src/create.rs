@@ -157,10 +157,25 @@ async fn album_id(ctx: &CreateContext, title: &str) -> Result<String, ApiError> 
     if let Some(id) = ctx.store.call(move |db| db.album_id(&t)).await? {
         return Ok(id);
     }
-    let id = ctx.api.create_album(title).await?;
+    // Listing needs the read-back scope; without it, go straight to creating.
+    let existing = match ctx.api.find_album(title).await {
+        Ok(found) => found,
+        Err(e) if e.class() == ErrorClass::Pause(crate::store::PauseReason::ScopeMissing) => None,
+        Err(e) => return Err(e),
+    };
+    let id = match existing {
+        Some(id) => {
+            tracing::info!(album = title, "found the album created earlier");
+            id
+        }
+        None => {
+            let id = ctx.api.create_album(title).await?;
+            tracing::info!(album = title, "created album");
+            id
+        }
+    };
     let (t, i) = (title.to_owned(), id.clone());
     ctx.store.call(move |db| db.save_album(&t, &i)).await?;
-    tracing::info!(album = title, "created album");
     Ok(id)
 }
 

@@ -10,12 +10,14 @@
 //! - [`api`]: the Google Photos Library API client and its error classes.
 //! - [`upload`]: the worker pool (raw and resumable uploads).
 //! - [`create`]: the single batchCreate lane.
+//! - [`after_upload`]: deletes or moves files whose media item exists, if configured.
 //! - [`pause`]: global pauses (quota, storage, auth).
 //! - [`pipeline`]: wires the stages and runs them ([`pipeline::run`]).
 //! - [`status`]: the read model of `gphotosd status` and systemd's `STATUS=`.
 //! - [`systemd`]: the notify protocol (ready, status, watchdog, stopping).
 //! - [`cli`]: one module per subcommand; `main.rs` only dispatches.
 
+pub mod after_upload;
 pub mod api;
 pub mod auth;
 pub mod cli;

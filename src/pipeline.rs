@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::after_upload;
 use crate::api::{ApiClient, http_client};
 use crate::auth::{AuthError, ClientSecret, TokenSource};
 use crate::config::Config;
@@ -18,7 +19,8 @@ use crate::lock::{LockError, StateLock};
 use crate::pause::{PauseGate, lift_pauses};
 use crate::store::{Counts, FileRow, FileState, Pause, PauseReason, Store, StoreError};
 use crate::upload::{UploadContext, run_worker};
-use crate::watch::scan;
+use crate::watch::watcher::Offer;
+use crate::watch::{WatchContext, WatchError, Watched, Watcher, scan};
 
 /// How long a graceful stop may take before in-flight work is abandoned (it resumes on
 /// the next start).
@@ -38,6 +40,8 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// One-shot or long-running.
@@ -123,12 +127,32 @@ pub async fn run(
         .await;
     }
 
-    rescan(&store, &config).await?;
+    let tracker = TaskTracker::new();
+    let stop = shutdown.child_token();
+    let watched = Watched::all(&config.watch)?;
+    let rescan_now = Arc::new(Notify::new());
+    // The daemon arms its watcher before the startup scan, so no file falls between the
+    // two, and runs it before the scan hands it the files still being written.
+    let offer = if mode == Mode::Daemon {
+        let ctx = WatchContext {
+            store: store.clone(),
+            watched: watched.clone(),
+            settings: config.scan.clone(),
+            work_queued: Arc::clone(&work_queued),
+            rescan_now: Arc::clone(&rescan_now),
+        };
+        let watcher = Watcher::start(ctx, stop.clone()).await?;
+        let offer = watcher.offer();
+        let s = stop.clone();
+        tracker.spawn(async move { stop_on_error(watcher.run().await, &s) });
+        Some(offer)
+    } else {
+        None
+    };
+    rescan(&store, &watched, &config, offer.as_ref()).await?;
     work_queued.notify_waiters();
     ready();
 
-    let tracker = TaskTracker::new();
-    let stop = shutdown.child_token();
     let upload_ctx = UploadContext {
         store: store.clone(),
         api: api.clone(),
@@ -155,11 +179,18 @@ pub async fn run(
     tracker.spawn(lift_pauses(gate.clone(), tokens, stop.clone()));
     if mode == Mode::Daemon {
         tracker.spawn(periodic_rescan(
-            store.clone(),
-            config.clone(),
+            Rescan {
+                store: store.clone(),
+                watched,
+                config: config.clone(),
+                offer,
+            },
             work_queued,
+            rescan_now,
             stop.clone(),
         ));
+        let (s, watches) = (store.clone(), config.watch.clone());
+        tracker.spawn(after_upload::run(s, watches, stop.clone()));
         tracker.spawn(heartbeat(store.clone(), stop.clone()));
     }
     tracker.close();
@@ -177,6 +208,9 @@ pub async fn run(
         .is_err()
     {
         tracing::warn!("some work did not stop in time; it resumes on the next start");
+    }
+    if mode == Mode::Sync {
+        after_upload::apply_due(&store, &config.watch).await?;
     }
     let (counts, failed) = store
         .call(|db| Ok((db.counts()?, db.files_in_state(FileState::Failed, 1000)?)))
@@ -208,11 +242,24 @@ fn stop_on_error(result: Result<(), StoreError>, stop: &CancellationToken) {
     }
 }
 
-async fn rescan(store: &Store, config: &Config) -> Result<(), StoreError> {
-    let (store, watches) = (store.clone(), config.watch.clone());
-    let report = tokio::task::spawn_blocking(move || scan::scan_all(&store, &watches))
+/// Reconciles every watched folder with the store. With a watcher (`offer`), files
+/// modified within the settle period are handed to it instead of queued half-written.
+async fn rescan(
+    store: &Store,
+    watched: &[Watched],
+    config: &Config,
+    offer: Option<&Offer>,
+) -> Result<(), StoreError> {
+    let (s, w) = (store.clone(), watched.to_vec());
+    let young = offer.map(|_| config.scan.settle);
+    let report = tokio::task::spawn_blocking(move || scan::scan_all(&s, &w, young))
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
+    if let Some(offer) = offer {
+        for (watch, file) in report.young.iter().cloned() {
+            offer.seen(watch, file).await;
+        }
+    }
     for (dir, why) in &report.unreadable {
         tracing::warn!(folder = %dir.to_string_lossy(), "cannot read folder: {why}");
     }
@@ -220,23 +267,35 @@ async fn rescan(store: &Store, config: &Config) -> Result<(), StoreError> {
         new = report.new,
         changed = report.changed,
         unchanged = report.unchanged,
+        settling = report.young.len(),
         "scanned watched folders"
     );
     Ok(())
 }
 
-async fn periodic_rescan(
+/// What a rescan needs.
+struct Rescan {
     store: Store,
+    watched: Vec<Watched>,
     config: Config,
+    offer: Option<Offer>,
+}
+
+/// Rescans every `[scan] interval`, and at once when the watcher asks (`rescan_now`:
+/// events were lost, or a folder came back).
+async fn periodic_rescan(
+    r: Rescan,
     work_queued: Arc<Notify>,
+    rescan_now: Arc<Notify>,
     stop: CancellationToken,
 ) {
     loop {
         tokio::select! {
-            () = tokio::time::sleep(config.scan.interval) => {}
+            () = tokio::time::sleep(r.config.scan.interval) => {}
+            () = rescan_now.notified() => {}
             () = stop.cancelled() => return,
         }
-        match rescan(&store, &config).await {
+        match rescan(&r.store, &r.watched, &r.config, r.offer.as_ref()).await {
             Ok(()) => work_queued.notify_waiters(),
             Err(e) => tracing::error!("scan failed: {e}"),
         }

@@ -81,6 +81,17 @@ struct RawMediaItem {
 #[derive(Deserialize)]
 struct Album {
     id: String,
+    #[serde(default)]
+    title: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AlbumPage {
+    #[serde(default)]
+    albums: Vec<Album>,
+    #[serde(default)]
+    next_page_token: Option<String>,
 }
 
 /// Google's limit on `fileName`.
@@ -139,6 +150,42 @@ impl ApiClient {
                 }
             })
             .collect())
+    }
+
+    /// The id of an album this app created with exactly `title`, if Google has one. Used
+    /// before creating an album, so a crash between `albums.create` and recording its id
+    /// does not leave two albums of the same name.
+    pub async fn find_album(&self, title: &str) -> Result<Option<String>, ApiError> {
+        const OP: &str = "albums.list";
+        let url = self.url("/v1/albums");
+        let mut page_token: Option<String> = None;
+        loop {
+            let token = page_token.clone();
+            let response = self
+                .send_repeatable(OP, |_| {
+                    let mut r = self
+                        .http
+                        .get(&url)
+                        .query(&[("pageSize", "50"), ("excludeNonAppCreatedData", "true")]);
+                    if let Some(t) = &token {
+                        r = r.query(&[("pageToken", t.as_str())]);
+                    }
+                    r
+                })
+                .await?;
+            let page: AlbumPage = response.json().await.map_err(|e| ApiError::Protocol {
+                op: OP,
+                detail: e.without_url().to_string(),
+            })?;
+            if let Some(album) = page.albums.into_iter().find(|a| a.title == title) {
+                return Ok(Some(album.id));
+            }
+            // Only the token says whether more pages exist; a page may even be empty.
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => page_token = Some(t),
+                None => return Ok(None),
+            }
+        }
     }
 
     /// Creates an album owned by this app; returns its id.

@@ -12,11 +12,14 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use oauth2::basic::BasicClient;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
-    TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use tokio::sync::mpsc;
 
@@ -28,8 +31,29 @@ use super::{AuthError, ClientSecret, SCOPE_APPENDONLY, SCOPE_READ_APP_CREATED, T
 pub const REQUESTED_SCOPES: [&str; 2] = [SCOPE_APPENDONLY, SCOPE_READ_APP_CREATED];
 
 /// `oauth2`'s client with the two endpoints this flow uses.
-type OAuthClient =
-    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    StandardTokenResponse<GoogleTokenFields, BasicTokenType>,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Google's addition to the token response: set when the refresh token itself expires, as
+/// it does 7 days after consent while the app's consent screen is in "Testing". Seeing it
+/// at `gphotosd auth` time beats discovering it as a paused daemon a week later.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct GoogleTokenFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token_expires_in: Option<u64>,
+}
+
+impl oauth2::ExtraTokenFields for GoogleTokenFields {}
 
 /// Why `gphotosd auth` could not connect the account. Every message says what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +130,8 @@ pub struct Granted {
     pub scopes: Vec<String>,
     /// How the answer arrived.
     pub via: Via,
+    /// When Google says the refresh token itself expires ("Testing" apps: 7 days).
+    pub refresh_token_expires_in: Option<Duration>,
 }
 
 /// How Google's answer reached `gphotosd auth`.
@@ -148,7 +174,7 @@ impl Authorization {
             field,
             value: value.to_owned(),
         };
-        let oauth = BasicClient::new(ClientId::new(client.client_id.clone()))
+        let oauth: OAuthClient = oauth2::Client::new(ClientId::new(client.client_id.clone()))
             .set_client_secret(oauth2::ClientSecret::new(client.client_secret.clone()))
             .set_auth_uri(
                 AuthUrl::new(client.auth_uri.clone())
@@ -260,7 +286,11 @@ impl Authorization {
                 Err(e) => browser.respond(false, &e.to_string()).await,
             }
         }
-        result.map(|scopes| Granted { scopes, via })
+        result.map(|(scopes, refresh_token_expires_in)| Granted {
+            scopes,
+            via,
+            refresh_token_expires_in,
+        })
     }
 }
 
@@ -274,14 +304,15 @@ struct Exchange<'a> {
 
 impl Exchange<'_> {
     /// Checks `state`, exchanges the code with the PKCE verifier, checks the grant and saves
-    /// the token file. Returns the granted scopes.
+    /// the token file. Returns the granted scopes and the refresh token's lifetime if
+    /// Google limits it.
     async fn finish(
         &self,
         answer: Answer,
         via: Via,
         state: &CsrfToken,
         verifier: PkceCodeVerifier,
-    ) -> Result<Vec<String>, AuthorizeError> {
+    ) -> Result<(Vec<String>, Option<Duration>), AuthorizeError> {
         // Checked before anything else, an error answer included: an answer to another
         // request (a stale tab, a forged redirect) must not be acted on at all.
         if answer.state() != Some(state.secret().as_str()) {
@@ -350,7 +381,8 @@ impl Exchange<'_> {
                 message: e.to_string(),
             })??;
         tracing::debug!("token file written");
-        Ok(scopes)
+        let lifetime = token.extra_fields().refresh_token_expires_in;
+        Ok((scopes, lifetime.map(Duration::from_secs)))
     }
 }
 

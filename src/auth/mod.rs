@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub use authorize::{Authorization, AuthorizeError, Granted, REQUESTED_SCOPES, Via};
 pub use client_secret::ClientSecret;
-pub use refresh::{AccessToken, TokenSource};
+pub use refresh::{AccessToken, RefreshReport, TokenSource};
 pub use token_file::TokenFile;
 
 /// Upload bytes, create media items and albums.

@@ -45,6 +45,18 @@ struct Inner {
     file: Option<TokenFile>,
     fingerprint: Option<Fingerprint>,
     access: Option<(AccessToken, SystemTime)>,
+    /// What the last refresh said about the refresh token's own lifetime.
+    refresh_token_expires_in: Option<Duration>,
+}
+
+/// What one forced refresh found out (`gphotosd auth --check`).
+#[derive(Debug, Clone)]
+pub struct RefreshReport {
+    /// The scopes the token carries.
+    pub scopes: Vec<String>,
+    /// Set when Google limits the refresh token's life (apps left in "Testing": 7 days
+    /// after consent).
+    pub refresh_token_expires_in: Option<Duration>,
 }
 
 /// Identifies one version of the token file on disk.
@@ -61,6 +73,8 @@ struct TokenResponse {
     expires_in: u64,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(default)]
+    refresh_token_expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -120,16 +134,19 @@ impl TokenSource {
         self.refresh(&mut inner).await
     }
 
-    /// Forces one refresh and returns the granted scopes (`gphotosd auth --check`).
-    pub async fn refresh_now(&self) -> Result<Vec<String>, AuthError> {
+    /// Forces one refresh and reports the granted scopes (`gphotosd auth --check`).
+    pub async fn refresh_now(&self) -> Result<RefreshReport, AuthError> {
         let mut inner = self.inner.lock().await;
         self.reload_if_changed(&mut inner)?;
         self.refresh(&mut inner).await?;
-        Ok(inner
-            .file
-            .as_ref()
-            .map(|f| f.scopes.clone())
-            .unwrap_or_default())
+        Ok(RefreshReport {
+            scopes: inner
+                .file
+                .as_ref()
+                .map(|f| f.scopes.clone())
+                .unwrap_or_default(),
+            refresh_token_expires_in: inner.refresh_token_expires_in,
+        })
     }
 
     fn reload_if_changed(&self, inner: &mut Inner) -> Result<(), AuthError> {
@@ -196,6 +213,7 @@ impl TokenSource {
         }
         let expiry = SystemTime::now() + Duration::from_secs(parsed.expires_in);
         let token = AccessToken(parsed.access_token);
+        inner.refresh_token_expires_in = parsed.refresh_token_expires_in.map(Duration::from_secs);
         if self.fingerprint() != inner.fingerprint {
             // `gphotosd auth` replaced the file while this refresh was in flight: saving
             // now would put the old refresh token back. The next call loads the new file.

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::anyhow;
 use tokio::sync::mpsc;
@@ -55,6 +56,7 @@ pub(super) async fn auth(config_path: &Path, check: bool) -> anyhow::Result<Exit
     };
     println!("\nConnected ({via}). Google granted:");
     print_scopes(&granted.scopes);
+    warn_if_expiring(granted.refresh_token_expires_in);
     println!(
         "Token saved to {} (mode 0600). A running gphotosd picks it up by itself; \
          `gphotosd auth --check` tests it.",
@@ -72,7 +74,7 @@ async fn check_token(
 ) -> anyhow::Result<ExitCode> {
     let path = config.token_path();
     let source = TokenSource::new(&path, &client.token_uri, http);
-    let scopes = source.refresh_now().await.map_err(|e| match e {
+    let report = source.refresh_now().await.map_err(|e| match e {
         AuthError::NoTokenFile { .. } | AuthError::TokenFile { .. } => anyhow!(e),
         _ => anyhow!(e).context(format!("the token in {} does not work", path.display())),
     })?;
@@ -80,8 +82,27 @@ async fn check_token(
         "The token in {} works: Google issued a fresh access token. Scopes:",
         path.display()
     );
-    print_scopes(&scopes);
+    print_scopes(&report.scopes);
+    warn_if_expiring(report.refresh_token_expires_in);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Google only limits a refresh token's life for apps whose consent screen is still in
+/// "Testing" (or when the user chose time-limited access): the daemon would stop weekly.
+fn warn_if_expiring(lifetime: Option<Duration>) {
+    let Some(lifetime) = lifetime else { return };
+    let hours = lifetime.as_secs().div_ceil(3600);
+    let left = if hours > 48 {
+        format!("{} days", hours.div_ceil(24))
+    } else {
+        format!("{hours} hours")
+    };
+    println!(
+        "Warning: Google says this refresh token expires in {left}; gphotosd will then pause \
+         until you run `gphotosd auth` again. This happens while the app's OAuth consent \
+         screen is in \"Testing\": publish it (Google Auth Platform → Audience → Publish \
+         app, see docs/google-cloud-setup.md) and run `gphotosd auth` once more."
+    );
 }
 
 fn print_scopes(scopes: &[String]) {

@@ -11,6 +11,7 @@
 mod files;
 mod meta;
 mod migrate;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ pub use files::{
 };
 pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;
+pub use watch::{AfterUploadDue, RootMode};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

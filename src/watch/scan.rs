@@ -1,135 +1,164 @@
-//! The reconciling scan: walks every watched folder and records what is new or changed.
+//! The reconciling scan: walks watched folders and records what is new or changed.
 //!
 //! A file whose size, mtime and inode match its row is not opened at all, so a rescan of a
-//! large, already uploaded tree costs one `stat` per file. Symbolic links are not followed
-//! (a link loop cannot trap the walk, and nothing outside the folder is uploaded).
+//! large, already uploaded tree costs one `stat` and one indexed lookup per file. What is
+//! new is classified ([`filter::classify`], a read of its first KiB), given its album, and
+//! recorded through [`Db::upsert_scanned`](crate::store::Db::upsert_scanned) — the same
+//! path the watcher takes for a file that settled ([`record_files`]).
+//!
+//! In the daemon, a file modified less than a settle period ago may still be being
+//! written: the scan hands it back ([`ScanReport::young`]) for the watcher to settle
+//! instead of queueing it half-copied.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::WatchConfig;
+use crate::config::AfterUpload;
 use crate::store::{ScanOutcome, ScannedFile, Store, StoreError};
 
-use super::filter;
+use super::walk::{self, FoundFile, Identity, Visitor};
+use super::{Watched, date, filter};
 
 /// What one scan did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ScanReport {
     pub new: usize,
     pub changed: usize,
     pub unchanged: usize,
     /// Folders that could not be read, with the reason.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// New or changed files too recently modified to queue: (`watch[N]`, file).
+    pub young: Vec<(usize, FoundFile)>,
 }
 
-/// Scans every watched folder. Runs blocking file-system work; call it from a blocking
-/// thread.
-pub fn scan_all(store: &Store, watches: &[WatchConfig]) -> Result<ScanReport, StoreError> {
+/// Scans every watched folder. `young`: files modified within this period are handed back
+/// instead of recorded (`None` records everything). Blocking: call from a blocking thread.
+pub fn scan_all(
+    store: &Store,
+    watched: &[Watched],
+    young: Option<Duration>,
+) -> Result<ScanReport, StoreError> {
     let mut report = ScanReport::default();
-    for (index, watch) in watches.iter().enumerate() {
-        scan_root(store, index + 1, watch, &mut report)?;
+    for w in watched {
+        scan_folder(store, w, &w.config.path, young, &mut report)?;
     }
     Ok(report)
 }
 
-struct Candidate {
-    path: PathBuf,
-    size: u64,
-    mtime_ns: i64,
-    inode: u64,
-}
-
-fn scan_root(
+/// Scans `start`, the watched folder of `watched` or a folder below it.
+pub fn scan_folder(
     store: &Store,
-    watch_index: usize,
-    watch: &WatchConfig,
+    watched: &Watched,
+    start: &Path,
+    young: Option<Duration>,
     report: &mut ScanReport,
 ) -> Result<(), StoreError> {
-    let mut dirs = vec![watch.path.clone()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) => {
-                report.unreadable.push((dir, e.to_string()));
-                continue;
-            }
-        };
-        let mut candidates = Vec::new();
-        for entry in entries.flatten() {
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if file_type.is_dir() {
-                if filter::ignored_name(&name, true).is_none() {
-                    dirs.push(entry.path());
-                }
-                continue;
-            }
-            if !file_type.is_file() || filter::ignored_name(&name, false).is_some() {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            candidates.push(Candidate {
-                path: entry.path(),
-                size: meta.len(),
-                mtime_ns: mtime_ns(&meta),
-                inode: meta.ino(),
-            });
+    struct Scan<'a> {
+        store: &'a Store,
+        watched: &'a Watched,
+        young_after_ns: Option<i64>,
+        report: &'a mut ScanReport,
+        error: Option<StoreError>,
+    }
+    impl Visitor for Scan<'_> {
+        fn folder(&mut self, _dir: &Path) -> bool {
+            self.error.is_none()
         }
-        record(store, watch_index, watch, candidates, report)?;
+        fn files(&mut self, _dir: &Path, files: Vec<FoundFile>) {
+            if self.error.is_none()
+                && let Err(e) = reconcile(
+                    self.store,
+                    self.watched,
+                    files,
+                    self.young_after_ns,
+                    self.report,
+                )
+            {
+                self.error = Some(e);
+            }
+        }
+        fn unreadable(&mut self, dir: &Path, error: &std::io::Error) {
+            self.report
+                .unreadable
+                .push((dir.to_owned(), error.to_string()));
+        }
     }
-    Ok(())
+    let young_after_ns = young.map(|d| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        i64::try_from(now.saturating_sub(d).as_nanos()).unwrap_or(i64::MAX)
+    });
+    let mut scan = Scan {
+        store,
+        watched,
+        young_after_ns,
+        report,
+        error: None,
+    };
+    walk::walk(watched, start, &mut scan);
+    scan.error.map_or(Ok(()), Err)
 }
 
-fn record(
+/// One folder's files: skip the unchanged, hand back the young, record the rest.
+fn reconcile(
     store: &Store,
-    watch_index: usize,
-    watch: &WatchConfig,
-    candidates: Vec<Candidate>,
+    watched: &Watched,
+    files: Vec<FoundFile>,
+    young_after_ns: Option<i64>,
     report: &mut ScanReport,
 ) -> Result<(), StoreError> {
-    if candidates.is_empty() {
-        return Ok(());
-    }
-    // Which files need a closer look: only those whose metadata differs from their row.
-    let unknown: Vec<bool> = store.call_blocking(|db| {
-        candidates
+    let known: Vec<bool> = store.call_blocking(|db| {
+        files
             .iter()
-            .map(|c| {
-                db.is_unchanged(&c.path, c.size, c.mtime_ns, c.inode)
-                    .map(|same| !same)
+            .map(|f| {
+                let id = f.identity;
+                db.is_unchanged(&f.path, id.size, id.mtime_ns, id.inode)
             })
             .collect()
     })?;
-    let scanned: Vec<ScannedFile> = candidates
-        .into_iter()
-        .zip(unknown)
-        .filter_map(|(c, unknown)| {
-            if !unknown {
-                report.unchanged += 1;
-                return None;
-            }
-            let verdict = filter::classify(&c.path, c.size);
-            Some(ScannedFile {
-                path: c.path,
-                watch_index,
-                album_title: watch.album.clone(),
-                size: c.size,
-                mtime_ns: c.mtime_ns,
-                inode: c.inode,
-                verdict,
-            })
-        })
-        .collect();
+    let mut fresh = Vec::new();
+    for (file, known) in files.into_iter().zip(known) {
+        if known {
+            report.unchanged += 1;
+        } else if young_after_ns.is_some_and(|t| file.identity.mtime_ns > t) {
+            report.young.push((watched.index, file));
+        } else {
+            fresh.push(file);
+        }
+    }
+    record_files(store, watched, fresh, report)
+}
+
+/// Classifies and records files that settled or were found by a scan (a file whose row
+/// already matches is left alone). Counts into `report`.
+pub fn record_files(
+    store: &Store,
+    watched: &Watched,
+    files: Vec<FoundFile>,
+    report: &mut ScanReport,
+) -> Result<(), StoreError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let scanned: Vec<ScannedFile> = files.into_iter().map(|f| describe(watched, f)).collect();
+    let after_upload = match &watched.config.after_upload {
+        AfterUpload::Keep => None,
+        AfterUpload::Delete => Some("delete".to_owned()),
+        AfterUpload::Move(dir) => Some(format!("move:{}", dir.display())),
+    };
     let outcomes = store.call_blocking(|db| {
         scanned
             .iter()
-            .map(|f| db.upsert_scanned(f))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|f| {
+                let outcome = db.upsert_scanned(f)?;
+                if matches!(outcome, ScanOutcome::New | ScanOutcome::Changed) {
+                    let action = after_upload.as_deref().filter(|_| f.verdict.is_ok());
+                    db.set_after_upload(&f.path, action)?;
+                }
+                Ok(outcome)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
     })?;
     for o in outcomes {
         match o {
@@ -141,15 +170,71 @@ fn record(
     Ok(())
 }
 
+/// Reads what a row needs: the verdict (a few KiB) and, for a dated album, the date.
+fn describe(watched: &Watched, f: FoundFile) -> ScannedFile {
+    let Identity {
+        size,
+        mtime_ns,
+        inode,
+    } = f.identity;
+    let verdict = filter::classify(&f.path, size);
+    let album_title = watched.album.as_ref().and_then(|t| {
+        let taken = (t.needs_date() && verdict.is_ok()).then(|| date::year_month(&f.path, mtime_ns));
+        t.render(&f.path, taken)
+    });
+    ScannedFile {
+        path: f.path,
+        watch_index: watched.index,
+        album_title,
+        size,
+        mtime_ns,
+        inode,
+        verdict,
+    }
+}
+
 /// Modification time in nanoseconds since the epoch.
 pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    meta.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec())
+    Identity::of(meta).mtime_ns
 }
 
 /// Size, mtime and inode of `path`, as the store records them.
 pub fn identity(path: &Path) -> std::io::Result<(u64, i64, u64)> {
-    let meta = std::fs::metadata(path)?;
-    Ok((meta.len(), mtime_ns(&meta), meta.ino()))
+    let id = Identity::of(&std::fs::metadata(path)?);
+    Ok((id.size, id.mtime_ns, id.inode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::tests::watched;
+
+    const JPEG: &[u8] = &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F'];
+
+    #[test]
+    fn a_second_scan_reads_nothing_and_young_files_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cam");
+        std::fs::create_dir_all(root.join("2024")).unwrap();
+        std::fs::write(root.join("2024/a.jpg"), JPEG).unwrap();
+        std::fs::write(root.join("notes.txt"), b"x").unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let w = [watched(&root, "album = \"{folder}\"\nafter_upload = \"delete\"")];
+
+        let young = scan_all(&store, &w, Some(Duration::from_secs(3600))).unwrap();
+        assert_eq!((young.new, young.young.len()), (0, 2));
+
+        let first = scan_all(&store, &w, None).unwrap();
+        assert_eq!((first.new, first.unchanged), (2, 0));
+        let second = scan_all(&store, &w, Some(Duration::from_secs(3600))).unwrap();
+        assert_eq!((second.new, second.unchanged, second.young.len()), (0, 2, 0));
+
+        let row = store
+            .call_blocking(|db| db.file_by_path(&root.join("2024/a.jpg")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.album_title.as_deref(), Some("2024"));
+        let actions = store.call_blocking(|db| db.after_upload_due(10)).unwrap();
+        assert!(actions.is_empty(), "nothing is done yet");
+    }
 }

@@ -50,6 +50,10 @@ pub trait Visitor {
     fn folder(&mut self, _dir: &Path) -> bool {
         true
     }
+    /// Whether files are wanted at all (arming inotify needs only folders: no `stat`s).
+    fn wants_files(&self) -> bool {
+        true
+    }
     /// The files of one folder.
     fn files(&mut self, dir: &Path, files: Vec<FoundFile>);
     /// A folder that could not be listed.
@@ -86,11 +90,15 @@ pub fn walk(watched: &Watched, start: &Path, visitor: &mut impl Visitor) {
                 continue;
             }
         };
+        let wants_files = visitor.wants_files();
         let mut files = Vec::new();
         for entry in entries.flatten() {
             let Ok(mut file_type) = entry.file_type() else {
                 continue;
             };
+            if !wants_files && !file_type.is_dir() && !file_type.is_symlink() {
+                continue;
+            }
             let path = entry.path();
             let mut meta = None;
             if file_type.is_symlink() {
@@ -110,7 +118,10 @@ pub fn walk(watched: &Watched, start: &Path, visitor: &mut impl Visitor) {
                 if watched.rules.skip_dir(rel, &name).is_none() {
                     dirs.push(path);
                 }
-            } else if file_type.is_file() && watched.rules.skip_file(rel, &name).is_none() {
+            } else if wants_files
+                && file_type.is_file()
+                && watched.rules.skip_file(rel, &name).is_none()
+            {
                 let meta = match meta {
                     Some(m) => m,
                     None => match entry.metadata() {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use gphotos_emulator::Consent;
+use gphotos_emulator::{Config as EmulatorConfig, Consent};
 use gphotosd::auth::TokenFile;
 use gphotosd::store::PauseReason;
 
@@ -73,6 +73,7 @@ async fn the_browser_redirect_completes_the_flow_and_saves_a_private_token() {
     assert!(run.stdout.contains("Connected (from the browser)"), "{run}");
     assert!(run.stdout.contains(APPENDONLY), "{run}");
     assert!(run.stdout.contains(READ_APP_CREATED), "{run}");
+    assert!(!run.stdout.contains("Warning"), "{run}");
 
     let state = setup.emu.state();
     let asked = &state.authorizations[0];
@@ -81,7 +82,10 @@ async fn the_browser_redirect_completes_the_flow_and_saves_a_private_token() {
     assert_eq!(asked.access_type.as_deref(), Some("offline"));
     assert_eq!(asked.prompt.as_deref(), Some("consent"));
     assert_eq!(state.code_exchanges.len(), 1);
-    assert!(state.code_exchanges[0].pkce_verified, "the verifier was sent");
+    assert!(
+        state.code_exchanges[0].pkce_verified,
+        "the verifier was sent"
+    );
     assert_eq!(state.code_exchanges[0].redirect_uri, redirect);
     assert!(state.violations.is_empty(), "{:?}", state.violations);
 
@@ -124,13 +128,13 @@ async fn a_pasted_url_completes_the_flow_when_the_browser_is_elsewhere() {
     session.paste(&format!("  {location}  ")).await;
     let run = session.finish().await;
     run.expect_code(0);
-    assert!(run.stdout.contains("Connected (from the pasted URL)"), "{run}");
+    assert!(
+        run.stdout.contains("Connected (from the pasted URL)"),
+        "{run}"
+    );
     let state = setup.emu.state();
     assert!(state.authorizations[0].state_present);
-    assert_eq!(
-        state.authorizations[0].pkce_method.as_deref(),
-        Some("S256")
-    );
+    assert_eq!(state.authorizations[0].pkce_method.as_deref(), Some("S256"));
     assert_eq!(state.code_exchanges.len(), 1);
     assert!(state.code_exchanges[0].pkce_verified);
     let file = TokenFile::load(&setup.state.join("token.json")).unwrap();
@@ -184,6 +188,28 @@ async fn check_refreshes_once_and_lists_the_scopes() {
         "the missing read scope is pointed out:\n{run}"
     );
     assert_eq!(setup.emu.state().refreshes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_left_in_testing_is_warned_about_the_7_day_expiry() {
+    let setup = Setup::with_emulator(EmulatorConfig {
+        testing_mode: true,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let session = setup.spawn_auth(&[], "gphotosd=debug");
+    let url = session.url().await;
+    let browser = Browser::new();
+    let location = browser.consent(&url).await;
+    browser.open(&location).await;
+    let run = session.finish().await;
+    run.expect_code(0);
+    for part in ["expires in 7 days", "\"Testing\"", "publish it"] {
+        assert!(run.stdout.contains(part), "no {part:?}:\n{run}");
+    }
+    let check = setup.auth(&["--check"]).await;
+    check.expect_code(0);
+    assert!(check.stdout.contains("expires in 7 days"), "{check}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,7 +281,7 @@ async fn denying_consent_is_reported_in_the_terminal_and_the_browser() {
         .finish()
         .await
         .expect_code(1)
-        .expect_error(&["access was denied", "run `gphotosd auth` again"]);
+        .expect_error(&["access was denied", "`gphotosd auth` again"]);
     assert_eq!(token_bytes(&setup), before, "the old token file is kept");
 }
 
@@ -325,7 +351,7 @@ async fn it_gives_up_after_the_configured_timeout() {
     let setup = Setup::new().await;
     setup.write_config("[auth]\ntimeout = \"1s\"\n");
     let started = std::time::Instant::now();
-    let mut session = setup.spawn_auth(&[], "gphotosd=debug");
+    let session = setup.spawn_auth(&[], "gphotosd=debug");
     session.url().await;
     let run = session.finish().await;
     run.expect_code(1)
@@ -399,11 +425,9 @@ async fn a_daemon_paused_for_auth_resumes_after_gphotosd_auth() {
     browser.open(&location).await;
     session.finish().await.expect_code(0);
 
-    wait_until(
-        "both files are uploaded",
-        Duration::from_secs(30),
-        || setup.emu.state().items.len() == 2,
-    )
+    wait_until("both files are uploaded", Duration::from_secs(30), || {
+        setup.emu.state().items.len() == 2
+    })
     .await;
     setup
         .wait_db(

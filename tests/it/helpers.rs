@@ -318,14 +318,22 @@ pub struct AuthRun {
 impl AuthRun {
     /// Panics with the output unless the run exited with `code`.
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, Some(code), "gphotosd auth exited {:?}:\n{self}", self.code);
+        assert_eq!(
+            self.code,
+            Some(code),
+            "gphotosd auth exited {:?}:\n{self}",
+            self.code
+        );
         self
     }
 
     /// Panics unless stderr contains every one of `parts`.
     pub fn expect_error(&self, parts: &[&str]) -> &Self {
         for part in parts {
-            assert!(self.stderr.contains(part), "no {part:?} in the error:\n{self}");
+            assert!(
+                self.stderr.contains(part),
+                "no {part:?} in the error:\n{self}"
+            );
         }
         self
     }
@@ -397,9 +405,11 @@ impl AuthSession {
                 .find(|l| l.starts_with(&self.auth_uri))
                 .map(str::to_owned)
         };
-        wait_until("gphotosd auth prints the URL", Duration::from_secs(30), || {
-            find().is_some()
-        })
+        wait_until(
+            "gphotosd auth prints the URL",
+            Duration::from_secs(30),
+            || find().is_some(),
+        )
         .await;
         find().unwrap()
     }
@@ -468,7 +478,11 @@ impl Browser {
     /// redirects to.
     pub async fn consent(&self, url: &str) -> String {
         let resp = self.http.get(url).send().await.expect("consent page loads");
-        assert_eq!(resp.status().as_u16(), 302, "consent page answered {resp:?}");
+        assert_eq!(
+            resp.status().as_u16(),
+            302,
+            "consent page answered {resp:?}"
+        );
         resp.headers()["location"].to_str().unwrap().to_owned()
     }
 

@@ -8,3 +8,4 @@ mod faults;
 mod inputs;
 mod operate;
 mod sync;
+mod watch;

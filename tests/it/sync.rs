@@ -81,8 +81,10 @@ async fn every_fixture_is_created_exactly_once_with_its_bytes_and_album() {
         Some(MEDIA.len() as u64)
     );
     assert_eq!(state.requests.get("batch_create").copied(), Some(2));
+    // One look for an album created before a crash, then albums.create: nothing else.
+    assert_eq!(state.requests.get("albums_list").copied(), Some(1));
     assert_eq!(state.requests.get("albums_create").copied(), Some(1));
-    assert_eq!(state.api_requests_today, MEDIA.len() as u64 + 3);
+    assert_eq!(state.api_requests_today, MEDIA.len() as u64 + 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,4 +148,31 @@ async fn a_hundred_photos_cost_about_one_request_each() {
     assert!(per_photo <= 1.03, "{per_photo} requests per photo");
     let creates = state.requests.get("batch_create").copied().unwrap_or(0);
     assert!(creates <= 3, "{creates} batchCreate calls for 100 items");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_album_created_before_a_crash_is_found_not_created_twice() {
+    let setup = Setup::new().await;
+    let trip = setup.dir.path().join("trip");
+    setup.write_config(&format!(
+        "[[watch]]\npath = \"{}\"\nalbum = \"Trip\"\n",
+        trip.display()
+    ));
+    // The album exists at Google (a previous run created it, then died before recording
+    // its id).
+    let token = setup.emu.grant_access_token(&[APPENDONLY]);
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/albums", setup.emu.base_url()))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"album": {"title": "Trip"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    setup.add_fixtures(&trip, &["IMG_0002.JPG"]);
+    setup.sync().await.expect_code(0);
+    let state = setup.emu.state();
+    assert_eq!(state.albums.len(), 1, "{:?}", state.albums);
+    assert_eq!(state.requests.get("albums_create").copied(), Some(1), "only the set-up's");
+    assert!(state.items[0].album_ids.contains(&state.albums[0].id));
 }

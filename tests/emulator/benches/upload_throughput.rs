@@ -56,6 +56,34 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 async fn run() {
     let emu = Emulator::start(Config::default()).await.expect("start");
+    let buf = pattern();
+    for round in 1..=2 {
+        upload_once(&emu, &buf, round).await;
+    }
+    let state = emu.state();
+    assert_eq!(state.bytes_received, 2 * TOTAL);
+    emu.shutdown().await;
+    hash_baseline(&buf);
+}
+
+/// Generated content: an MP4 header, then a cheap non-repeating pattern.
+fn pattern() -> Vec<u8> {
+    let mut buf = vec![0u8; BUF];
+    buf[..24].copy_from_slice(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for chunk in buf[24..].chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let b = x.to_le_bytes();
+        chunk.copy_from_slice(&b[..chunk.len()]);
+    }
+    buf
+}
+
+/// One 1 GiB session: start, then a single `upload, finalize` request.
+async fn upload_once(emu: &Emulator, pattern: &[u8], round: u32) {
+    let mut buf = pattern.to_vec();
     let token = emu.grant_access_token(&[SCOPE_APPENDONLY]);
     let base = emu.base_url();
     let host = base.trim_start_matches("http://").to_owned();
@@ -73,18 +101,6 @@ async fn run() {
         .expect("session url")
         .to_owned();
     let target = url.trim_start_matches(&base).to_owned();
-
-    // Generated content: an MP4 header, then a cheap non-repeating pattern.
-    let mut buf = vec![0u8; BUF];
-    buf[..24].copy_from_slice(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom");
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for chunk in buf[24..].chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let b = x.to_le_bytes();
-        chunk.copy_from_slice(&b[..chunk.len()]);
-    }
 
     let rss_before = peak_rss_kib();
     let began = Instant::now();
@@ -108,23 +124,23 @@ async fn run() {
     assert_eq!(header(&head, "x-goog-upload-status"), Some("final"));
 
     let state = emu.state();
-    assert_eq!(state.sessions[0].received, TOTAL);
-    assert_eq!(state.bytes_received, TOTAL);
+    let session = state.sessions.last().expect("session");
+    assert_eq!(
+        (session.received, session.status.as_str()),
+        (TOTAL, "final")
+    );
     let mbps = TOTAL as f64 / 1e6 / elapsed.as_secs_f64();
     println!(
-        "upload_throughput: 1 GiB resumable upload, one 'upload, finalize' request: \
-         {:.2} s, {mbps:.0} MB/s ({:.0} MiB/s)",
+        "upload_throughput: round {round}: 1 GiB resumable upload, one 'upload, finalize' \
+         request: {:.2} s, {mbps:.0} MB/s ({:.0} MiB/s)",
         elapsed.as_secs_f64(),
         TOTAL as f64 / (1 << 20) as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "upload_throughput: peak RSS (VmHWM) before {} KiB, after {} KiB (delta {} KiB)",
-        rss_before,
-        rss_after,
+        "upload_throughput: round {round}: peak RSS (VmHWM) before {rss_before} KiB, after \
+         {rss_after} KiB (delta {} KiB)",
         rss_after.saturating_sub(rss_before)
     );
-    emu.shutdown().await;
-    hash_baseline(&buf);
 }
 
 /// SHA-256 of 1 GiB from memory on this machine: the ceiling for the emulator.

@@ -50,7 +50,7 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Parses RFC 3339 (used by search date filters' tests and page tokens never; kept small).
+/// The UTC calendar date, which search date filters compare against.
 pub(crate) fn date_of(t: SystemTime) -> NaiveDate {
     DateTime::<Utc>::from(t).date_naive()
 }

@@ -199,6 +199,17 @@ impl Emulator {
         self.shared.lock().storage_limit = limit;
     }
 
+    /// Test hook: pads an album with `n` placeholder entries so the 20,000-item album limit
+    /// can be reached without 20,000 uploads. The placeholders are not media items.
+    #[doc(hidden)]
+    pub fn pad_album(&self, album_id: &str, n: usize) {
+        if let Some(album) = self.shared.lock().album_mut(album_id) {
+            album
+                .item_ids
+                .extend((0..n).map(|i| format!("placeholder-{i}")));
+        }
+    }
+
     /// A snapshot of everything the emulator holds.
     pub fn state(&self) -> State {
         self.shared.snapshot()
@@ -241,5 +252,18 @@ impl Shared {
         let mut inner = self.lock();
         let client = client_id.map_or_else(|| inner.default_client.clone(), str::to_owned);
         inner.mint_refresh(&client, &scopes, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The handle is shared across tasks by the daemon's tests.
+    #[test]
+    fn handle_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Emulator>();
+        check::<super::State>();
+        check::<super::Fault>();
+        check::<super::Config>();
     }
 }

@@ -240,12 +240,27 @@ async fn read_prefix(body: &mut Body, n: u64) {
     }
 }
 
+/// A rejected upload still has its body on the wire: read it away so the client gets the
+/// error (a 401 it should refresh on, a 400 naming its mistake) rather than a reset.
+async fn drain_on_error(ctx: &mut Ctx, result: ApiResult) -> ApiResult {
+    if result.is_err() {
+        uploads::drain(&mut ctx.body, &ctx.shared).await;
+    }
+    result
+}
+
 async fn dispatch(ctx: Ctx) -> ApiResult {
     match ctx.route.clone() {
-        Route::RawUpload => uploads::raw::handle(ctx).await,
+        Route::RawUpload => {
+            let mut ctx = ctx;
+            let result = uploads::raw::handle(&mut ctx).await;
+            drain_on_error(&mut ctx, result).await
+        }
         Route::ResumableStart => uploads::start::handle(ctx).await,
         Route::Session { upload_id, command } => {
-            uploads::session::handle(ctx, &upload_id, command).await
+            let mut ctx = ctx;
+            let result = uploads::session::handle(&mut ctx, &upload_id, command).await;
+            drain_on_error(&mut ctx, result).await
         }
         Route::BatchCreate => media::batch_create::handle(ctx).await,
         Route::MediaItemsList => media::read::list(ctx).await,

@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
@@ -96,7 +97,7 @@ const PIPELINE_FROM: u64 = 4 * 1024 * 1024;
 
 /// Frames in flight between the reader and the hashing thread (each at most hyper's read
 /// buffer, ~400 KiB), which bounds memory whatever the upload size.
-const PIPELINE_DEPTH: usize = 8;
+const PIPELINE_DEPTH: usize = 4;
 
 /// Streams `body` into `h`; returns how it ended and the bytes this request carried.
 /// `declared` is the request's Content-Length, if any.
@@ -112,7 +113,7 @@ pub(crate) async fn pump(
         return (End::Cut, 0);
     }
     if declared.is_some_and(|n| n < PIPELINE_FROM) {
-        return read_frames(body, shared, cut_after, limit, |b| h.feed(&b)).await;
+        return read_frames(body, &mut Sink::Inline(h), shared, cut_after, limit).await;
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let mut hashing = std::mem::replace(h, Hashing::fresh());
@@ -122,24 +123,103 @@ pub(crate) async fn pump(
         }
         hashing
     });
-    let mut tx = Some(tx);
-    let (end, n) = read_frames(body, shared, cut_after, limit, |b| {
-        // The worker only stops when the channel closes, so a send cannot fail early;
-        // if it somehow did, later bytes are dropped and the count shows it.
-        if let Some(sender) = &tx
-            && sender.blocking_send_or_queue(b).is_err()
-        {
-            tx = None;
-        }
-    })
-    .await;
-    drop(tx);
+    let mut sink = Sink::Pipe(tx);
+    let result = read_frames(body, &mut sink, shared, cut_after, limit).await;
+    drop(sink);
     match worker.await {
         Ok(done) => *h = done,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
-    (end, n)
+    result
 }
+
+/// Where body bytes go: straight into the hasher, or to the hashing thread.
+enum Sink<'a> {
+    Inline(&'a mut Hashing),
+    Pipe(tokio::sync::mpsc::Sender<Bytes>),
+}
+
+impl Sink<'_> {
+    async fn put(&mut self, data: Bytes) {
+        match self {
+            Sink::Inline(h) => h.feed(&data),
+            // The worker drains until the channel closes, so this cannot fail.
+            Sink::Pipe(tx) => {
+                let _ = tx.send(data).await;
+            }
+        }
+    }
+}
+
+async fn read_frames(
+    body: &mut Body,
+    sink: &mut Sink<'_>,
+    shared: &Shared,
+    cut_after: Option<u64>,
+    limit: u64,
+) -> (End, u64) {
+    let mut read = 0u64;
+    loop {
+        let frame = match body.frame().await {
+            None => {
+                let end = if cut_after.is_some() {
+                    End::Cut
+                } else {
+                    End::Complete
+                };
+                return (end, read);
+            }
+            Some(Err(_)) => return (End::ClientGone, read),
+            Some(Ok(frame)) => frame,
+        };
+        let Ok(mut data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let mut end = None;
+        if let Some(cut) = cut_after
+            && read + data.len() as u64 >= cut
+        {
+            data.truncate(usize::try_from(cut - read).unwrap_or(data.len()));
+            end = Some(End::Cut);
+        }
+        let len = data.len() as u64;
+        shared.add_bytes(len);
+        if read + len > limit {
+            return (End::TooLong, read + len);
+        }
+        read += len;
+        sink.put(data).await;
+        if let Some(end) = end {
+            return (end, read);
+        }
+    }
+}
+
+/// How much of a rejected upload body is read and discarded so the client sees the error
+/// response instead of a connection reset (closing a socket with unread data makes the
+/// kernel send RST, which can destroy the response in flight). Beyond this, the connection
+/// is simply closed.
+const DRAIN_LIMIT: u64 = 512 * 1024 * 1024;
+
+/// Reads and discards the rest of `body` (bounded by [`DRAIN_LIMIT`] and a timeout).
+pub(crate) async fn drain(body: &mut Body, shared: &Shared) {
+    let work = async {
+        let mut read = 0u64;
+        while read < DRAIN_LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        read += data.len() as u64;
+                        shared.add_bytes(data.len() as u64);
+                    }
+                }
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(30), work).await;
+}
+
 /// Turns finished bytes into an upload token.
 pub(crate) fn issue_token(
     shared: &Shared,

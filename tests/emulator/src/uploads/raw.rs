@@ -10,7 +10,7 @@ use crate::errors::{ApiError, ApiResult};
 use crate::server::{Ctx, kill_response};
 use crate::uploads::{End, Hashing, issue_token, new_upload_id, parse_u64, pump, token_response};
 
-pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
+pub(crate) async fn handle(ctx: &mut Ctx) -> ApiResult {
     let principal = ctx.authorize(Need::Upload)?;
     let protocol = ctx.header("x-goog-upload-protocol").unwrap_or("");
     if !protocol.eq_ignore_ascii_case("raw") {
@@ -37,7 +37,15 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
     let file_name = ctx.header("x-goog-upload-file-name").map(str::to_owned);
     let mut h = Hashing::fresh();
     let shared = ctx.shared.clone();
-    let (end, n) = pump(&mut ctx.body, &mut h, &shared, ctx.cut_after, u64::MAX).await;
+    let (end, n) = pump(
+        &mut ctx.body,
+        &mut h,
+        &shared,
+        ctx.cut_after,
+        u64::MAX,
+        declared,
+    )
+    .await;
     match end {
         End::Cut => return Ok(kill_response()),
         // Nobody is listening any more; the answer is for form's sake.

@@ -17,7 +17,7 @@ use crate::server::{Ctx, kill_response};
 use crate::store::{SessionStatus, Shared};
 use crate::uploads::{End, Hashing, issue_token, parse_u64, pump, token_response};
 
-pub(crate) async fn handle(ctx: Ctx, upload_id: &str, command: SessionCommand) -> ApiResult {
+pub(crate) async fn handle(ctx: &mut Ctx, upload_id: &str, command: SessionCommand) -> ApiResult {
     let principal = ctx.authorize(Need::Upload)?;
     let now = ctx.shared.clock.now();
     let ttl = ctx.shared.config.session_ttl;
@@ -39,6 +39,9 @@ pub(crate) async fn handle(ctx: Ctx, upload_id: &str, command: SessionCommand) -
             return Err(not_found());
         }
     }
+    // A request whose client just went away may still be settling (its last frames being
+    // hashed); let it commit first so query and the resumed upload see the final count.
+    wait_idle(&ctx.shared, upload_id).await;
     let resp = match command {
         SessionCommand::Invalid(raw) => Err(ApiError::invalid(
             "Invalid X-Goog-Upload-Command header.",
@@ -61,7 +64,12 @@ pub(crate) async fn handle(ctx: Ctx, upload_id: &str, command: SessionCommand) -
         }
         r
     };
-    Ok(with_id(resp.unwrap_or_else(IntoResponse::into_response)))
+    resp.map(with_id).map_err(|e| {
+        e.with_header(
+            axum::http::HeaderName::from_static("x-guploader-uploadid"),
+            upload_id,
+        )
+    })
 }
 
 fn not_found() -> ApiError {
@@ -139,6 +147,18 @@ fn active_error(message: &str, rule: String) -> ApiError {
     )
 }
 
+/// Waits (bounded) until no request is streaming into the session.
+async fn wait_idle(shared: &Shared, upload_id: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let busy = shared.lock().session_mut(upload_id).is_some_and(|s| s.busy);
+        if !busy || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
 /// Clears the session's busy flag however the request ends.
 struct Busy(Arc<Shared>, String);
 
@@ -151,7 +171,7 @@ impl Drop for Busy {
 }
 
 async fn chunk(
-    mut ctx: Ctx,
+    ctx: &mut Ctx,
     upload_id: &str,
     upload: bool,
     finalize: bool,
@@ -225,7 +245,15 @@ async fn chunk(
     let _busy = Busy(shared.clone(), upload_id.to_owned());
     let start = h.count;
     let limit = if upload { raw_size - start } else { 0 };
-    let (end, n) = pump(&mut ctx.body, &mut h, &shared, ctx.cut_after, limit).await;
+    let (end, n) = pump(
+        &mut ctx.body,
+        &mut h,
+        &shared,
+        ctx.cut_after,
+        limit,
+        declared,
+    )
+    .await;
     let granularity = shared.config.granularity.max(1);
     match end {
         End::Cut | End::ClientGone => {

@@ -1,0 +1,168 @@
+//! What the watcher records besides file rows: how each watched folder is watched (read by
+//! `status` through [`Db::watch_roots`]), and the after-upload action of each file.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::params;
+
+use super::files::{path_bytes, path_from_bytes};
+use super::{Db, StoreError, unix_now};
+
+/// How changes in a watched folder are noticed right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootMode {
+    /// inotify.
+    Native,
+    /// Walking it every poll interval.
+    Poll,
+    /// Nothing live: only the periodic scans (the folder is missing, or inotify failed).
+    Scan,
+}
+
+impl RootMode {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootMode::Native => "native",
+            RootMode::Poll => "poll",
+            RootMode::Scan => "scan",
+        }
+    }
+}
+
+/// A done file whose after-upload action has not run yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterUploadDue {
+    pub id: i64,
+    pub path: PathBuf,
+    /// The identity that was uploaded: the action runs only if the file still has it.
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    /// `delete` or `move:<folder>`.
+    pub action: String,
+}
+
+impl Db {
+    /// Forgets every recorded watch root (the daemon starts over with its own config).
+    pub fn clear_watch_roots(&mut self) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM watch_roots", [])?;
+        Ok(())
+    }
+
+    /// Records how the watched folder `path` (`watch[watch_index]`) is watched.
+    pub fn set_watch_root(
+        &mut self,
+        path: &Path,
+        watch_index: usize,
+        mode: RootMode,
+        healthy: bool,
+        message: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO watch_roots (path, watch_index, mode, healthy, message, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (path) DO UPDATE SET \
+             watch_index = excluded.watch_index, mode = excluded.mode, \
+             healthy = excluded.healthy, message = excluded.message, \
+             updated_at = excluded.updated_at",
+            params![
+                path_bytes(path),
+                watch_index,
+                mode.as_str(),
+                healthy,
+                message,
+                unix_now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Sets (or with `None` clears) what happens to the file at `path` once it is done.
+    pub fn set_after_upload(&mut self, path: &Path, action: Option<&str>) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE files SET after_upload = ?2 WHERE path = ?1")?
+            .execute(params![path_bytes(path), action])?;
+        Ok(())
+    }
+
+    /// Done files whose action has not run, at most `limit`, oldest first.
+    pub fn after_upload_due(&self, limit: usize) -> Result<Vec<AfterUploadDue>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, path, size, mtime_ns, inode, after_upload FROM files \
+             WHERE after_upload IS NOT NULL AND state = 'done' \
+             AND media_item_id IS NOT NULL ORDER BY id LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(AfterUploadDue {
+                id: r.get(0)?,
+                path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
+                size: r.get(2)?,
+                mtime_ns: r.get(3)?,
+                inode: r.get(4)?,
+                action: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The action of `id` ran (or was given up on): `note` says what happened.
+    pub fn after_upload_finished(&mut self, id: i64, note: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET after_upload = NULL, reason = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, note, unix_now()],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CreateOutcome, ScannedFile};
+
+    #[test]
+    fn only_done_files_with_an_action_are_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        for (path, verdict) in [("/a.jpg", Ok("image/jpeg".to_owned())), ("/b.jpg", Ok("image/jpeg".to_owned()))] {
+            db.upsert_scanned(&ScannedFile {
+                path: path.into(),
+                watch_index: 1,
+                album_title: None,
+                size: 3,
+                mtime_ns: 4,
+                inode: 5,
+                verdict,
+            })
+            .unwrap();
+            db.set_after_upload(Path::new(path), Some("delete")).unwrap();
+        }
+        assert!(db.after_upload_due(10).unwrap().is_empty(), "pending is not done");
+        let a = db.claim_next().unwrap().unwrap();
+        db.set_uploaded(a.id, "t", b"h").unwrap();
+        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
+        db.record_create_outcomes(&[(
+            items[0].id,
+            CreateOutcome::Created {
+                media_item_id: "m".into(),
+                product_url: None,
+            },
+        )])
+        .unwrap();
+        let due = db.after_upload_due(10).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].id, due[0].action.as_str(), due[0].size), (a.id, "delete", 3));
+        db.after_upload_finished(a.id, "deleted after upload").unwrap();
+        assert!(db.after_upload_due(10).unwrap().is_empty());
+
+        db.set_watch_root(Path::new("/cam"), 1, RootMode::Poll, true, Some("polling"))
+            .unwrap();
+        db.set_watch_root(Path::new("/cam"), 1, RootMode::Native, false, None)
+            .unwrap();
+        let roots = db.watch_roots().unwrap();
+        assert_eq!(roots.len(), 1);
+        assert_eq!((roots[0].mode.as_str(), roots[0].healthy), ("native", false));
+        db.clear_watch_roots().unwrap();
+        assert!(db.watch_roots().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,581 @@
+//! [`Watcher`]: the daemon's live view of the watched folders.
+//!
+//! Each folder gets a backend ([`super::backend`]): inotify, or polling on network
+//! filesystems and when inotify fails (its watch limit), recorded in the store for
+//! `status`. Events become candidates in the [`Settler`]; a candidate that stays quiet is
+//! recorded exactly like a scanned file ([`scan::record_files`]) and the workers are woken.
+//! A folder that appears (created, moved in) is watched and walked at once, as its files
+//! made no events of their own.
+//!
+//! Events can be lost (a full queue), so an overflow asks for a full reconciling scan
+//! (`rescan_now`), as does a folder that comes back: every `poll_interval` each watched
+//! folder is looked at, and one that vanished (unmounted disk, remounted share) is re-armed
+//! when it, or a different folder at its path, is back.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use notify::EventKind;
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ScanConfig, WatchMode};
+use crate::store::{RootMode, Store, StoreError};
+
+use super::backend::{self, ArmError, Input, Native, PollSnapshot, Sink};
+use super::scan::{self, ScanReport};
+use super::settle::{Hint, Settler};
+use super::walk::{FoundFile, Identity};
+use super::{Watched, watched_for};
+
+/// Inputs the channel holds before events count as lost.
+const CHANNEL_CAPACITY: usize = 16 * 1024;
+
+/// What the watcher needs.
+#[derive(Clone)]
+pub struct WatchContext {
+    pub store: Store,
+    pub watched: Vec<Watched>,
+    pub settings: ScanConfig,
+    /// Rung when files are queued.
+    pub work_queued: Arc<Notify>,
+    /// Rung to ask for a full reconciling scan.
+    pub rescan_now: Arc<Notify>,
+}
+
+enum Backend {
+    /// Nothing live: the folder is missing, or inotify failed and polling is not allowed.
+    Idle,
+    Native(Arc<Native>),
+    Poll(CancellationToken),
+}
+
+struct Root {
+    watched: Watched,
+    /// Device and inode of the folder when it was armed: a different folder at the same
+    /// path (a remount) is armed again.
+    id: Option<(u64, u64)>,
+    backend: Backend,
+    generation: u64,
+    /// Why inotify failed for it at run time; it polls (in `auto`) until the daemon
+    /// restarts.
+    degraded: Option<String>,
+}
+
+/// Hands files found elsewhere (a scan's young files) to the watcher to settle.
+#[derive(Clone)]
+pub struct Offer(mpsc::Sender<Input>);
+
+impl Offer {
+    /// `file` (under `watch[watch]`) was seen; it is queued once it stays the same.
+    pub async fn seen(&self, watch: usize, file: FoundFile) {
+        let _ = self.0.send(Input::Seen { watch, file }).await;
+    }
+}
+
+/// The running watcher; see the module docs.
+pub struct Watcher {
+    ctx: WatchContext,
+    sink: Sink,
+    rx: mpsc::Receiver<Input>,
+    roots: Vec<Root>,
+    settler: Settler,
+    generations: u64,
+    /// Folders (or paths of unknown type) to look at before settling.
+    explore: Vec<(usize, PathBuf)>,
+    check_roots: bool,
+    stop: CancellationToken,
+}
+
+impl Watcher {
+    /// Arms every watched folder (the walks run on the blocking pool) and records how each
+    /// is watched. Arm before the startup scan, so nothing falls between the two.
+    pub async fn start(ctx: WatchContext, stop: CancellationToken) -> Result<Watcher, StoreError> {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let roots = ctx
+            .watched
+            .iter()
+            .map(|w| Root {
+                watched: w.clone(),
+                id: None,
+                backend: Backend::Idle,
+                generation: 0,
+                degraded: None,
+            })
+            .collect();
+        ctx.store.call(|db| db.clear_watch_roots()).await?;
+        let mut watcher = Watcher {
+            settler: Settler::new(ctx.settings.settle),
+            ctx,
+            sink: Sink {
+                tx,
+                overflowed: Arc::new(AtomicBool::new(false)),
+                wake: Arc::new(Notify::new()),
+            },
+            rx,
+            roots,
+            generations: 0,
+            explore: Vec::new(),
+            check_roots: false,
+            stop,
+        };
+        for i in 0..watcher.roots.len() {
+            watcher.check_root(i).await?;
+        }
+        Ok(watcher)
+    }
+
+    /// A handle that feeds files into this watcher's settle step.
+    pub fn offer(&self) -> Offer {
+        Offer(self.sink.tx.clone())
+    }
+
+    /// Runs until `stop` (given to [`Watcher::start`]) is cancelled.
+    pub async fn run(mut self) -> Result<(), StoreError> {
+        let mut root_check = tokio::time::interval(self.ctx.settings.poll_interval);
+        root_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        root_check.tick().await;
+        let mut inputs = Vec::with_capacity(1024);
+        loop {
+            let next_due = self.settler.next_due();
+            let due = async move {
+                match next_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = self.stop.cancelled() => break,
+                n = self.rx.recv_many(&mut inputs, 1024) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for input in inputs.drain(..) {
+                        self.take(input);
+                    }
+                }
+                () = self.sink.wake.notified() => {}
+                _ = root_check.tick() => self.check_roots = true,
+                () = due => {}
+            }
+            if self.sink.overflowed.swap(false, Ordering::SeqCst) {
+                tracing::warn!("file events were lost (too many at once); rescanning");
+                self.ctx.rescan_now.notify_one();
+            }
+            if std::mem::take(&mut self.check_roots) {
+                for i in 0..self.roots.len() {
+                    self.check_root(i).await?;
+                }
+            }
+            if !self.explore.is_empty() {
+                self.explore().await;
+            }
+            self.settle_due().await?;
+        }
+        for root in &mut self.roots {
+            root.backend = Backend::Idle;
+        }
+        Ok(())
+    }
+
+    fn root_index(&self, watch: usize) -> Option<usize> {
+        self.roots.iter().position(|r| r.watched.index == watch)
+    }
+
+    /// Turns one input into settler notes, folders to explore, or a rescan.
+    fn take(&mut self, input: Input) {
+        let now = Instant::now();
+        let (watch, generation, event) = match input {
+            Input::Seen { watch, file } => {
+                let hint = Hint::Seen(file.identity);
+                self.settler.note(watch, file.path, hint, now);
+                return;
+            }
+            Input::Gone { path } => {
+                self.settler.forget(&path);
+                return;
+            }
+            Input::Event {
+                watch,
+                generation,
+                event,
+            } => (watch, generation, event),
+        };
+        let Some(i) = self.root_index(watch) else {
+            return;
+        };
+        if self.roots[i].generation != generation {
+            return; // from a watcher since replaced
+        }
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                if let Some(ArmError::Limit(message)) = backend::arm_error(&e) {
+                    self.degrade(i, message);
+                } else {
+                    tracing::debug!("file event error: {e}");
+                }
+                return;
+            }
+        };
+        if event.need_rescan() {
+            self.ctx.rescan_now.notify_one();
+        }
+        let root = &self.roots[i].watched;
+        let (from, to) = match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
+                (Some(&event.paths[0]), Some(&event.paths[1]))
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) | EventKind::Remove(_) => {
+                (event.paths.first(), None)
+            }
+            _ => (None, event.paths.first()),
+        };
+        if let Some(gone) = from {
+            if gone == &root.config.path {
+                self.check_roots = true;
+            }
+            self.settler.forget(gone);
+        }
+        let Some(path) = to else {
+            return;
+        };
+        let Some(rel) = root.relative(path) else {
+            return;
+        };
+        if rel.as_os_str().is_empty() || root.rules.explain(rel, None).is_some() {
+            return;
+        }
+        let hint = match event.kind {
+            EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Metadata(_)) => {
+                Hint::Changed
+            }
+            EventKind::Modify(ModifyKind::Data(_)) => Hint::Written,
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Hint::Closed,
+            EventKind::Access(_) | EventKind::Remove(_) => return,
+            // A folder, or something renamed in: look before deciding.
+            _ => {
+                self.explore.push((watch, path.clone()));
+                return;
+            }
+        };
+        self.settler.note(watch, path.clone(), hint, now);
+    }
+
+    /// Looks at paths of unknown type: folders are watched (if native) and their files
+    /// noted, files go to the settler.
+    async fn explore(&mut self) {
+        let batch = std::mem::take(&mut self.explore);
+        let jobs: Vec<(usize, PathBuf, Watched, Option<Arc<Native>>)> = batch
+            .into_iter()
+            .filter_map(|(watch, path)| {
+                let root = &self.roots[self.root_index(watch)?];
+                let native = match &root.backend {
+                    Backend::Native(n) => Some(Arc::clone(n)),
+                    _ => None,
+                };
+                Some((watch, path, root.watched.clone(), native))
+            })
+            .collect();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (watch, path, watched, native) in jobs {
+                match kind_of(&watched, &path) {
+                    Some(Kind::File) => out.push((watch, Ok(path))),
+                    Some(Kind::Dir) => {
+                        let rel = watched.relative(&path).unwrap_or(&path);
+                        if watched.rules.explain(rel, Some(true)).is_some() {
+                            continue;
+                        }
+                        let files = match native {
+                            Some(n) => n.extend(&watched, &path, true).map(|(_, f)| f),
+                            None => Ok(files_below(&watched, &path)),
+                        };
+                        out.push((watch, Err(files)));
+                    }
+                    None => {}
+                }
+            }
+            out
+        })
+        .await
+        .unwrap_or_default();
+        let now = Instant::now();
+        for (watch, found) in found {
+            match found {
+                Ok(file) => self.settler.note(watch, file, Hint::Changed, now),
+                Err(Ok(files)) => {
+                    for f in files {
+                        self.settler.note(watch, f.path, Hint::Seen(f.identity), now);
+                    }
+                }
+                Err(Err(ArmError::Limit(message))) => {
+                    if let Some(i) = self.root_index(watch) {
+                        self.degrade(i, message);
+                    }
+                }
+                Err(Err(ArmError::Failed(message))) => tracing::warn!("{message}"),
+            }
+        }
+    }
+
+    /// Stats every due path; records the files that settled and wakes the workers.
+    async fn settle_due(&mut self) -> Result<(), StoreError> {
+        let due = self.settler.due(Instant::now());
+        if due.is_empty() {
+            return Ok(());
+        }
+        let watched = self.ctx.watched.clone();
+        let looks = tokio::task::spawn_blocking(move || {
+            due.into_iter()
+                .map(|path| {
+                    let found = watched_for(&watched, &path)
+                        .filter(|w| matches!(kind_of(w, &path), Some(Kind::File)))
+                        .and_then(|w| {
+                            let rel = w.relative(&path)?;
+                            w.rules.explain(rel, Some(false)).is_none().then_some(())?;
+                            std::fs::metadata(&path).ok().map(|m| Identity::of(&m))
+                        });
+                    (path, found)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        let now = Instant::now();
+        let mut settled: Vec<(usize, FoundFile)> = Vec::new();
+        for (path, found) in looks {
+            if let Some(s) = self.settler.checked(&path, found, now) {
+                let file = FoundFile {
+                    path: s.path,
+                    identity: s.identity,
+                };
+                settled.push((s.watch, file));
+            }
+        }
+        if settled.is_empty() {
+            return Ok(());
+        }
+        let (store, watched) = (self.ctx.store.clone(), self.ctx.watched.clone());
+        let report = tokio::task::spawn_blocking(move || {
+            let mut report = ScanReport::default();
+            for w in &watched {
+                let files: Vec<FoundFile> = settled
+                    .iter()
+                    .filter(|(i, _)| *i == w.index)
+                    .map(|(_, f)| f.clone())
+                    .collect();
+                scan::record_files(&store, w, files, &mut report)?;
+            }
+            Ok::<_, StoreError>(report)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+        if report.new + report.changed > 0 {
+            tracing::info!(new = report.new, changed = report.changed, "queued settled files");
+            self.ctx.work_queued.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// inotify failed at run time (watch limit): poll instead, where allowed.
+    fn degrade(&mut self, i: usize, message: String) {
+        let root = &mut self.roots[i];
+        if root.degraded.is_some() {
+            return;
+        }
+        tracing::warn!(folder = %root.watched.config.path.display(), "{message}");
+        root.degraded = Some(message);
+        root.id = None; // the next root check arms it again, as a poller
+        root.backend = Backend::Idle;
+        self.check_roots = true;
+        self.ctx.rescan_now.notify_one();
+    }
+
+    /// Arms, re-arms or disarms `roots[i]` after looking at its folder, and records it.
+    async fn check_root(&mut self, i: usize) -> Result<(), StoreError> {
+        let path = self.roots[i].watched.config.path.clone();
+        let id = std::fs::metadata(&path)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .map(|m| (m.dev(), m.ino()));
+        let root = &mut self.roots[i];
+        let first = root.generation == 0;
+        if id == root.id && (id.is_some() || !first) {
+            return Ok(()); // the same folder, or still missing
+        }
+        self.generations += 1;
+        let generation = self.generations;
+        root.generation = generation;
+        if let Backend::Poll(stop) = std::mem::replace(&mut root.backend, Backend::Idle) {
+            stop.cancel();
+        }
+        root.id = id;
+        if id.is_none() {
+            tracing::warn!(folder = %path.display(), "watched folder is missing; waiting for it to come back");
+            let msg =
+                "the folder is missing (unmounted or deleted?); watching resumes when it is back";
+            return self.record_root(i, RootMode::Scan, false, msg).await;
+        }
+        let (watched, sink) = (root.watched.clone(), self.sink.clone());
+        let (mode, degraded) = (self.ctx.settings.watch_mode, root.degraded.clone());
+        let poll_every = humantime::format_duration(self.ctx.settings.poll_interval).to_string();
+        let armed =
+            tokio::task::spawn_blocking(move || arm(&watched, mode, degraded, sink, generation))
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+        let (backend, status) = match armed {
+            Armed::Native(native, dirs) => (
+                Backend::Native(Arc::new(native)),
+                (RootMode::Native, true, format!("inotify on {dirs} folders")),
+            ),
+            Armed::Poll(snapshot, why) => {
+                let stop = self.stop.child_token();
+                let watched = self.roots[i].watched.clone();
+                let every = self.ctx.settings.poll_interval;
+                tokio::spawn(poll(watched, snapshot, every, self.sink.tx.clone(), stop.clone()));
+                let why = why.unwrap_or_else(|| "watch_mode = \"poll\"".into());
+                (Backend::Poll(stop), (RootMode::Poll, true, format!("polling every {poll_every}: {why}")))
+            }
+            Armed::Failed(why) => (
+                Backend::Idle,
+                (RootMode::Scan, false, format!("{why}; only the periodic scans find new files")),
+            ),
+        };
+        if !matches!(status.0, RootMode::Native) {
+            tracing::warn!(folder = %path.display(), "{}", status.2);
+        } else if !first {
+            tracing::info!(folder = %path.display(), "watching the folder again");
+        }
+        self.roots[i].backend = backend;
+        if !first {
+            self.ctx.rescan_now.notify_one();
+        }
+        self.record_root(i, status.0, status.1, &status.2).await
+    }
+
+    async fn record_root(
+        &self,
+        i: usize,
+        mode: RootMode,
+        healthy: bool,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let w = &self.roots[i].watched;
+        let (path, index, message) = (w.config.path.clone(), w.index, message.to_owned());
+        self.ctx
+            .store
+            .call(move |db| db.set_watch_root(&path, index, mode, healthy, Some(&message)))
+            .await
+    }
+}
+
+enum Armed {
+    Native(Native, usize),
+    /// The first snapshot, and why polling (`None`: configured).
+    Poll(PollSnapshot, Option<String>),
+    Failed(String),
+}
+
+/// Chooses and arms the backend of one folder (blocking). `degraded`: why inotify failed
+/// for it earlier (then `auto` polls without trying again).
+fn arm(
+    watched: &Watched,
+    mode: WatchMode,
+    degraded: Option<String>,
+    sink: Sink,
+    generation: u64,
+) -> Armed {
+    let choice = match degraded {
+        Some(why) if mode == WatchMode::Auto => Err(why),
+        _ => backend::choose(mode, &watched.config.path),
+    };
+    let why_poll = match choice {
+        Ok(()) => match Native::arm(watched, sink, generation) {
+            Ok((native, dirs)) => return Armed::Native(native, dirs),
+            Err(e) if mode == WatchMode::Native => return Armed::Failed(e.message().to_owned()),
+            Err(e) => Some(e.message().to_owned()),
+        },
+        Err(_) if mode == WatchMode::Poll => None,
+        Err(why) => Some(why),
+    };
+    let (snapshot, _, _) = backend::poll_once(watched, &PollSnapshot::new(), false);
+    Armed::Poll(snapshot, why_poll)
+}
+
+/// The poll backend of one folder: walks it every `every` and reports the differences.
+async fn poll(
+    watched: Watched,
+    mut snapshot: PollSnapshot,
+    every: std::time::Duration,
+    tx: mpsc::Sender<Input>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => return,
+        }
+        let w = watched.clone();
+        let Ok((next, changed, gone)) =
+            tokio::task::spawn_blocking(move || backend::poll_once(&w, &snapshot, true)).await
+        else {
+            return;
+        };
+        snapshot = next;
+        for file in changed {
+            let watch = watched.index;
+            if tx.send(Input::Seen { watch, file }).await.is_err() {
+                return;
+            }
+        }
+        for path in gone {
+            if tx.send(Input::Gone { path }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+enum Kind {
+    File,
+    Dir,
+}
+
+/// What `path` is, following a symbolic link only where the watch follows them.
+fn kind_of(watched: &Watched, path: &Path) -> Option<Kind> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let meta = if meta.file_type().is_symlink() {
+        if !watched.config.follow_symlinks {
+            return None;
+        }
+        std::fs::metadata(path).ok()?
+    } else {
+        meta
+    };
+    if meta.is_dir() {
+        Some(Kind::Dir)
+    } else if meta.is_file() {
+        Some(Kind::File)
+    } else {
+        None
+    }
+}
+
+/// Every file below `dir` (a folder that appeared in a polled or idle folder).
+fn files_below(watched: &Watched, dir: &Path) -> Vec<FoundFile> {
+    struct Collect(Vec<FoundFile>);
+    impl super::walk::Visitor for Collect {
+        fn files(&mut self, _dir: &Path, files: Vec<FoundFile>) {
+            self.0.extend(files);
+        }
+        fn unreadable(&mut self, _dir: &Path, _error: &std::io::Error) {}
+    }
+    let mut c = Collect(Vec::new());
+    super::walk::walk(watched, dir, &mut c);
+    c.0
+}
