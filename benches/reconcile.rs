@@ -28,8 +28,11 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--child") {
         return child(Path::new(&args[i + 1]), Path::new(&args[i + 2]));
     }
-    if args.iter().any(|a| a == "--list") {
-        return; // `cargo test --benches` asks for the list of tests
+    if !args.iter().any(|a| a == "--bench") {
+        // `cargo test --all-targets` runs bench binaries without `--bench`: a minute of
+        // disk churn is not a test.
+        println!("reconcile: run with `cargo bench -p gphotosd --bench reconcile`");
+        return;
     }
     let files: usize = std::env::var("GPHOTOSD_BENCH_FILES")
         .ok()
@@ -37,7 +40,10 @@ fn main() {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
 
-    println!("# restart reconcile: {files} uploaded files in {} folders", files.div_ceil(100));
+    println!(
+        "# restart reconcile: {files} uploaded files in {} folders",
+        files.div_ceil(100)
+    );
     let root = dir.path().join("camera");
     let t = Instant::now();
     build_tree(&root, files, 100);
@@ -45,7 +51,10 @@ fn main() {
     let db = dir.path().join("gphotosd.db");
     let t = Instant::now();
     populate(&db, &root);
-    println!("database filled (all done) in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "database filled (all done) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     run_child(&db, &root);
 
     println!("\n# 10 000 folders armed natively");
@@ -72,8 +81,8 @@ fn build_tree(root: &Path, files: usize, per_folder: usize) {
 }
 
 fn watch(root: &Path) -> Vec<Watched> {
-    let config: WatchConfig = toml::from_str(&format!("path = {:?}", root.display().to_string()))
-        .expect("watch entry");
+    let config: WatchConfig =
+        toml::from_str(&format!("path = {:?}", root.display().to_string())).expect("watch entry");
     Watched::all(&[config]).expect("compiles")
 }
 
@@ -232,7 +241,12 @@ fn latency(base: &Path) {
             let written = Instant::now();
             loop {
                 let p = path.clone();
-                if store.call(move |db| db.file_by_path(&p)).await.unwrap().is_some() {
+                if store
+                    .call(move |db| db.file_by_path(&p))
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

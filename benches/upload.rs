@@ -75,8 +75,10 @@ fn sync(config: &Path) -> (Duration, u64) {
 fn big_file(path: &Path, mib: u64) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     // A real MP4 header so the content check passes, then non-repeating filler.
-    f.write_all(&[0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2'])
-        .unwrap();
+    f.write_all(&[
+        0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2',
+    ])
+    .unwrap();
     let mut block = vec![0u8; 1 << 20];
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     for _ in 0..mib {
@@ -97,7 +99,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let emu = runtime.block_on(Emulator::start(EmulatorConfig::default())).unwrap();
+    let emu = runtime
+        .block_on(Emulator::start(EmulatorConfig::default()))
+        .unwrap();
 
     // One large video: resumable, streamed, hashed on the way.
     let dir = tempfile::tempdir().unwrap();

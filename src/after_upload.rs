@@ -98,7 +98,10 @@ pub fn act(due: &AfterUploadDue, roots: &[PathBuf]) -> String {
     let rel = roots
         .iter()
         .find_map(|r| path.strip_prefix(r).ok())
-        .map_or_else(|| PathBuf::from(path.file_name().unwrap_or_default()), Path::to_path_buf);
+        .map_or_else(
+            || PathBuf::from(path.file_name().unwrap_or_default()),
+            Path::to_path_buf,
+        );
     match move_file(path, &Path::new(dir).join(rel)) {
         Ok(to) => {
             tracing::info!(path = %shown, to = %to.display(), "moved after upload");
@@ -143,9 +146,12 @@ fn free_name(wanted: &Path) -> io::Result<PathBuf> {
         return Ok(wanted.to_owned());
     }
     let stem = wanted.file_stem().unwrap_or_default().to_string_lossy();
-    let ext = wanted.extension().map(|e| format!(".{}", e.to_string_lossy()));
+    let ext = wanted
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()));
     for n in 2..10_000 {
-        let candidate = wanted.with_file_name(format!("{stem} ({n}){}", ext.as_deref().unwrap_or("")));
+        let candidate =
+            wanted.with_file_name(format!("{stem} ({n}){}", ext.as_deref().unwrap_or("")));
         if !candidate.exists() {
             return Ok(candidate);
         }
@@ -194,7 +200,10 @@ mod tests {
         std::fs::write(done.join("DCIM/G1.JPG"), b"older").unwrap();
         let f = root.join("DCIM/G1.JPG");
         std::fs::write(&f, b"new").unwrap();
-        let note = act(&due(&f, &format!("move:{}", done.display())), &[root.clone()]);
+        let note = act(
+            &due(&f, &format!("move:{}", done.display())),
+            std::slice::from_ref(&root),
+        );
         assert!(note.contains("G1 (2).JPG"), "{note}");
         assert_eq!(std::fs::read(done.join("DCIM/G1 (2).JPG")).unwrap(), b"new");
         assert_eq!(std::fs::read(done.join("DCIM/G1.JPG")).unwrap(), b"older");

@@ -232,18 +232,11 @@ pub fn explain(config: &Config, db: &Db, path: &Path) -> Result<FileReport, Stat
 }
 
 fn untracked_reason(config: &Config, path: &Path) -> String {
-    use crate::watch::filter;
-    if !config.watch.iter().any(|w| path.starts_with(&w.path)) {
-        return "not under any watched folder of this configuration".to_owned();
-    }
-    if !path.exists() {
+    if !path.exists() && config.watch.iter().any(|w| path.starts_with(&w.path)) {
         return "no such file, and gphotosd has no record of it".to_owned();
     }
-    for part in path.iter().filter_map(|p| p.to_str()) {
-        let is_dir = Some(part) != path.file_name().and_then(|n| n.to_str());
-        if let Some(why) = filter::ignored_name(part, is_dir) {
-            return format!("ignored: {why} ({part})");
-        }
+    match crate::watch::explain(&config.watch, path) {
+        Some(why) => format!("ignored: {why}"),
+        None => "not seen yet: it is picked up by the next scan or file event".to_owned(),
     }
-    "not seen yet: it is picked up by the next scan or file event".to_owned()
 }

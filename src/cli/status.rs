@@ -109,11 +109,7 @@ pub fn render(config: &Config, r: &Report) -> String {
     if !r.in_flight.is_empty() {
         let _ = writeln!(out, "Uploading:");
         for f in &r.in_flight {
-            let pct = if f.size == 0 {
-                100
-            } else {
-                f.bytes_sent * 100 / f.size
-            };
+            let pct = (f.bytes_sent * 100).checked_div(f.size).unwrap_or(100);
             let rate = f
                 .rate
                 .map(|b| format!("  {}/s", ByteSize::b(b as u64)))

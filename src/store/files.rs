@@ -112,6 +112,9 @@ pub struct UploadedItem {
     pub attempts: u32,
 }
 
+/// Uploaded files for one album (`None`: the library only), marked `creating`.
+pub type Batch = (Option<String>, Vec<UploadedItem>);
+
 /// The result of creating one media item.
 #[derive(Debug, Clone)]
 pub enum CreateOutcome {
@@ -211,7 +214,8 @@ impl Db {
             Ok(mime) => ("pending", Some(mime.as_str()), None),
             Err(reason) => ("skipped", None, Some(reason.as_str())),
         };
-        let tx = self.conn.transaction()?;
+        // A savepoint, so that a scan can record a whole folder in one outer transaction.
+        let tx = self.conn.savepoint()?;
         let existing: Option<(String, u64, i64, u64)> = tx
             .query_row(
                 "SELECT state, size, mtime_ns, inode FROM files WHERE path = ?1",
@@ -521,7 +525,7 @@ impl Db {
         limit: usize,
         at_least: usize,
         token_max_age_secs: i64,
-    ) -> Result<Option<(Option<String>, Vec<UploadedItem>)>, StoreError> {
+    ) -> Result<Option<Batch>, StoreError> {
         let now = unix_now();
         let tx = self.conn.transaction()?;
         expire_old_tokens(&tx, now, token_max_age_secs)?;

@@ -99,6 +99,25 @@ impl Db {
         Ok(Db { conn })
     }
 
+    /// Runs `f` in one transaction: many changes, one commit (one fsync). Used by scans,
+    /// which record whole folders at once.
+    pub fn batch<R>(
+        &mut self,
+        f: impl FnOnce(&mut Db) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(r) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// The raw connection, for ad-hoc reads in tests and `status`.
     pub fn connection(&self) -> &Connection {
         &self.conn

@@ -78,7 +78,11 @@ impl Db {
     }
 
     /// Sets (or with `None` clears) what happens to the file at `path` once it is done.
-    pub fn set_after_upload(&mut self, path: &Path, action: Option<&str>) -> Result<(), StoreError> {
+    pub fn set_after_upload(
+        &mut self,
+        path: &Path,
+        action: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached("UPDATE files SET after_upload = ?2 WHERE path = ?1")?
             .execute(params![path_bytes(path), action])?;
@@ -124,7 +128,10 @@ mod tests {
     fn only_done_files_with_an_action_are_due() {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("db")).unwrap();
-        for (path, verdict) in [("/a.jpg", Ok("image/jpeg".to_owned())), ("/b.jpg", Ok("image/jpeg".to_owned()))] {
+        for (path, verdict) in [
+            ("/a.jpg", Ok("image/jpeg".to_owned())),
+            ("/b.jpg", Ok("image/jpeg".to_owned())),
+        ] {
             db.upsert_scanned(&ScannedFile {
                 path: path.into(),
                 watch_index: 1,
@@ -135,9 +142,13 @@ mod tests {
                 verdict,
             })
             .unwrap();
-            db.set_after_upload(Path::new(path), Some("delete")).unwrap();
+            db.set_after_upload(Path::new(path), Some("delete"))
+                .unwrap();
         }
-        assert!(db.after_upload_due(10).unwrap().is_empty(), "pending is not done");
+        assert!(
+            db.after_upload_due(10).unwrap().is_empty(),
+            "pending is not done"
+        );
         let a = db.claim_next().unwrap().unwrap();
         db.set_uploaded(a.id, "t", b"h").unwrap();
         let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
@@ -151,8 +162,12 @@ mod tests {
         .unwrap();
         let due = db.after_upload_due(10).unwrap();
         assert_eq!(due.len(), 1);
-        assert_eq!((due[0].id, due[0].action.as_str(), due[0].size), (a.id, "delete", 3));
-        db.after_upload_finished(a.id, "deleted after upload").unwrap();
+        assert_eq!(
+            (due[0].id, due[0].action.as_str(), due[0].size),
+            (a.id, "delete", 3)
+        );
+        db.after_upload_finished(a.id, "deleted after upload")
+            .unwrap();
         assert!(db.after_upload_due(10).unwrap().is_empty());
 
         db.set_watch_root(Path::new("/cam"), 1, RootMode::Poll, true, Some("polling"))
@@ -161,7 +176,10 @@ mod tests {
             .unwrap();
         let roots = db.watch_roots().unwrap();
         assert_eq!(roots.len(), 1);
-        assert_eq!((roots[0].mode.as_str(), roots[0].healthy), ("native", false));
+        assert_eq!(
+            (roots[0].mode.as_str(), roots[0].healthy),
+            ("native", false)
+        );
         db.clear_watch_roots().unwrap();
         assert!(db.watch_roots().unwrap().is_empty());
     }

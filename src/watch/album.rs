@@ -107,16 +107,23 @@ mod tests {
         let t = AlbumTemplate::parse("{folder} – {year}-{month}").unwrap();
         assert!(t.needs_date());
         assert_eq!(
-            t.render(Path::new("/cam/Iceland/IMG.JPG"), Some((2024, 7))).as_deref(),
+            t.render(Path::new("/cam/Iceland/IMG.JPG"), Some((2024, 7)))
+                .as_deref(),
             Some("Iceland – 2024-07")
         );
         let plain = AlbumTemplate::parse("Camera").unwrap();
         assert!(!plain.needs_date());
-        assert_eq!(plain.render(Path::new("/x/y.jpg"), None).as_deref(), Some("Camera"));
+        assert_eq!(
+            plain.render(Path::new("/x/y.jpg"), None).as_deref(),
+            Some("Camera")
+        );
         let long = AlbumTemplate::parse(&"é".repeat(400)).unwrap();
         let folder = format!("/{}/x.jpg", "f".repeat(300));
         let t = AlbumTemplate::parse(&format!("{}{{folder}}", "é".repeat(400))).unwrap();
-        assert_eq!(t.render(Path::new(&folder), None).unwrap().chars().count(), 500);
+        assert_eq!(
+            t.render(Path::new(&folder), None).unwrap().chars().count(),
+            500
+        );
         assert_eq!(long.literal_len(), 400);
     }
 

@@ -1,7 +1,7 @@
 //! How one watched folder is watched: [`Native`] (an inotify watch per folder, added by our
 //! own walk so `@eaDir` and excluded folders cost no watch) or polling ([`poll_once`], a
-//! walk compared with the previous one), and which of the two `watch_mode` picks
-//! ([`choose`]).
+//! walk compared with the previous one, run every poll interval by the [`poll`] task), and
+//! which of the two `watch_mode` picks ([`choose`], [`arm`]).
 //!
 //! Both feed [`Input`]s into the watcher's channel. inotify events arrive on notify's
 //! thread and are handed over with `try_send`: when the channel is full the event is
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchMode;
 
@@ -136,7 +137,11 @@ pub struct Native {
 impl Native {
     /// Creates the watcher and watches every folder of `watched` (blocking). Events go to
     /// `sink` tagged with `generation`. Returns it with the number of folders watched.
-    pub fn arm(watched: &Watched, sink: Sink, generation: u64) -> Result<(Native, usize), ArmError> {
+    pub fn arm(
+        watched: &Watched,
+        sink: Sink,
+        generation: u64,
+    ) -> Result<(Native, usize), ArmError> {
         let watch = watched.index;
         let mut last_write: Option<(PathBuf, Instant)> = None;
         let handler = move |event: notify::Result<notify::Event>| {
@@ -299,6 +304,74 @@ pub fn poll_once(
     (poll.now, poll.changed, gone)
 }
 
+/// What arming a folder gave.
+pub enum Armed {
+    Native(Native, usize),
+    /// The first snapshot, and why polling (`None`: configured).
+    Poll(PollSnapshot, Option<String>),
+    Failed(String),
+}
+
+/// Chooses and arms the backend of one folder (blocking). `degraded`: why inotify failed
+/// for it earlier (then `auto` polls without trying again).
+pub fn arm(
+    watched: &Watched,
+    mode: WatchMode,
+    degraded: Option<String>,
+    sink: Sink,
+    generation: u64,
+) -> Armed {
+    let choice = match degraded {
+        Some(why) if mode == WatchMode::Auto => Err(why),
+        _ => choose(mode, &watched.config.path),
+    };
+    let why_poll = match choice {
+        Ok(()) => match Native::arm(watched, sink, generation) {
+            Ok((native, dirs)) => return Armed::Native(native, dirs),
+            Err(e) if mode == WatchMode::Native => return Armed::Failed(e.message().to_owned()),
+            Err(e) => Some(e.message().to_owned()),
+        },
+        Err(_) if mode == WatchMode::Poll => None,
+        Err(why) => Some(why),
+    };
+    let (snapshot, _, _) = poll_once(watched, &PollSnapshot::new(), false);
+    Armed::Poll(snapshot, why_poll)
+}
+
+/// The poll backend of one folder: walks it every `every` and reports the differences.
+pub async fn poll(
+    watched: Watched,
+    mut snapshot: PollSnapshot,
+    every: std::time::Duration,
+    tx: mpsc::Sender<Input>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => return,
+        }
+        let w = watched.clone();
+        let Ok((next, changed, gone)) =
+            tokio::task::spawn_blocking(move || poll_once(&w, &snapshot, true)).await
+        else {
+            return;
+        };
+        snapshot = next;
+        for file in changed {
+            let watch = watched.index;
+            if tx.send(Input::Seen { watch, file }).await.is_err() {
+                return;
+            }
+        }
+        for path in gone {
+            if tx.send(Input::Gone { path }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,13 +382,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(network_filesystem(dir.path()), None);
         assert!(choose(WatchMode::Auto, dir.path()).is_ok());
-        assert!(choose(WatchMode::Poll, dir.path()).unwrap_err().contains("poll"));
+        assert!(
+            choose(WatchMode::Poll, dir.path())
+                .unwrap_err()
+                .contains("poll")
+        );
     }
 
     #[test]
     fn the_watch_limit_is_a_limit_and_a_vanished_folder_nothing() {
         let limit = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
-        assert!(matches!(arm_error(&limit), Some(ArmError::Limit(m)) if m.contains("max_user_watches")));
+        assert!(
+            matches!(arm_error(&limit), Some(ArmError::Limit(m)) if m.contains("max_user_watches"))
+        );
         let gone = notify::Error::new(notify::ErrorKind::PathNotFound);
         assert_eq!(arm_error(&gone), None);
         let enospc = notify::Error::io(std::io::Error::from_raw_os_error(libc::ENOSPC));
@@ -343,6 +422,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_channel_loses_events_but_raises_the_overflow_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("cam");
+        std::fs::create_dir_all(&root).unwrap();
+        let (tx, _rx) = mpsc::channel(1);
+        let sink = Sink {
+            tx,
+            overflowed: Arc::default(),
+            wake: Arc::default(),
+        };
+        let overflowed = Arc::clone(&sink.overflowed);
+        let wake = Arc::clone(&sink.wake);
+        let (_native, _) = Native::arm(&watched(&root, ""), sink, 1).unwrap();
+        for i in 0..3 {
+            std::fs::write(root.join(format!("{i}.jpg")), b"x").unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(10), wake.notified())
+            .await
+            .expect("the watcher is woken");
+        assert!(overflowed.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
     async fn inotify_watches_every_folder_but_the_ignored_ones() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("cam");
@@ -359,7 +461,9 @@ mod tests {
         assert_eq!(dirs, 3, "cam, a, a/b");
         std::fs::write(root.join("a/b/x.jpg"), b"x").unwrap();
         let Some(Input::Event {
-            watch, generation, event,
+            watch,
+            generation,
+            event,
         }) = rx.recv().await
         else {
             panic!("an event")

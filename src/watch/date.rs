@@ -33,7 +33,10 @@ pub fn capture_year_month(path: &Path) -> Option<(i32, u32)> {
     if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
         return exif_date(&head);
     }
-    if head.get(4..8).is_some_and(|t| t == b"ftyp" || t == b"moov" || t == b"wide") {
+    if head
+        .get(4..8)
+        .is_some_and(|t| t == b"ftyp" || t == b"moov" || t == b"wide")
+    {
         return quicktime_year_month(&mut file);
     }
     None
@@ -61,11 +64,19 @@ fn exif_date(tiff: &[u8]) -> Option<(i32, u32)> {
     let big = tiff.starts_with(b"MM");
     let u16_at = |at: usize| {
         let b: [u8; 2] = tiff.get(at..at + 2)?.try_into().ok()?;
-        Some(if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
     };
     let u32_at = |at: usize| {
         let b: [u8; 4] = tiff.get(at..at + 4)?.try_into().ok()?;
-        Some(if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) } as usize)
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        } as usize)
     };
     // The value of `tag` in the IFD at `ifd`: its offset for ASCII, or the LONG itself.
     let find = |ifd: usize, tag: u16| -> Option<usize> {
@@ -147,7 +158,10 @@ mod tests {
 
     #[test]
     fn exif_date_time_original_of_a_camera_jpeg() {
-        assert_eq!(capture_year_month(&fixture("GOPR0001.JPG")), Some((2024, 7)));
+        assert_eq!(
+            capture_year_month(&fixture("GOPR0001.JPG")),
+            Some((2024, 7))
+        );
     }
 
     #[test]
@@ -173,7 +187,12 @@ mod tests {
         mvhd.extend_from_slice(&(created as u32).to_be_bytes());
         mvhd.extend_from_slice(&[0; 8]);
         let mvhd_box = [&((8 + mvhd.len()) as u32).to_be_bytes()[..], b"mvhd", &mvhd].concat();
-        let moov = [&((8 + mvhd_box.len()) as u32).to_be_bytes()[..], b"moov", &mvhd_box].concat();
+        let moov = [
+            &((8 + mvhd_box.len()) as u32).to_be_bytes()[..],
+            b"moov",
+            &mvhd_box,
+        ]
+        .concat();
         bytes.extend_from_slice(&moov);
         std::fs::write(&path, bytes).unwrap();
         assert_eq!(capture_year_month(&path), Some((2023, 11)));

@@ -61,7 +61,8 @@ impl Watched {
                 Ok(Watched {
                     index: i + 1,
                     rules: Arc::new(
-                        rules::Rules::new(i, &w.include, &w.exclude).map_err(|m| err("exclude", m))?,
+                        rules::Rules::new(i, &w.include, &w.exclude)
+                            .map_err(|m| err("exclude", m))?,
                     ),
                     album: w
                         .album
@@ -93,7 +94,10 @@ pub fn validate_watch(watches: &[WatchConfig], i: usize) -> Result<(), (&'static
     if let Some(text) = &w.album {
         let template = album::AlbumTemplate::parse(text).map_err(|m| ("album", m))?;
         if text.trim().is_empty() || template.literal_len() > 500 {
-            return Err(("album", "an album title must have 1 to 500 characters".into()));
+            return Err((
+                "album",
+                "an album title must have 1 to 500 characters".into(),
+            ));
         }
     }
     rules::Rules::new(i, &[], &w.exclude).map_err(|m| ("exclude", m))?;
@@ -110,17 +114,17 @@ pub fn validate_watch(watches: &[WatchConfig], i: usize) -> Result<(), (&'static
             ));
         }
     }
-    if let AfterUpload::Move(dir) = &w.after_upload {
-        if let Some(j) = watches.iter().position(|o| dir.starts_with(&o.path)) {
-            return Err((
-                "after_upload",
-                format!(
-                    "{} is inside watch[{}].path: moved files would be found again",
-                    dir.display(),
-                    j + 1
-                ),
-            ));
-        }
+    if let AfterUpload::Move(dir) = &w.after_upload
+        && let Some(j) = watches.iter().position(|o| dir.starts_with(&o.path))
+    {
+        return Err((
+            "after_upload",
+            format!(
+                "{} is inside watch[{}].path: moved files would be found again",
+                dir.display(),
+                j + 1
+            ),
+        ));
     }
     Ok(())
 }
@@ -193,6 +197,10 @@ pub(crate) mod tests {
         assert!(why("@eaDir/x.jpg").unwrap().contains("@eaDir"));
         assert!(why("raw.DNG").unwrap().contains("*.dng"));
         assert_eq!(why("IMG.JPG"), None);
-        assert!(explain(&w, Path::new("/elsewhere/x.jpg")).unwrap().contains("not under"));
+        assert!(
+            explain(&w, Path::new("/elsewhere/x.jpg"))
+                .unwrap()
+                .contains("not under")
+        );
     }
 }

@@ -69,15 +69,18 @@ impl Patterns {
         self.names.is_empty() && self.paths.is_empty()
     }
 
-    /// The first pattern matching `name` or `rel`, as written in the config.
+    /// The first pattern matching `name` or `rel`, as written in the config. Called for
+    /// every file of every walk, so the common case (no match) allocates nothing.
     fn matching(&self, name: &str, rel: &Path) -> Option<&str> {
-        if let Some(i) = self.names.matches(name).first() {
-            return Some(&self.name_text[*i]);
+        if !self.names.is_empty() && self.names.is_match(name) {
+            let i = self.names.matches(name)[0];
+            return Some(&self.name_text[i]);
         }
-        self.paths
-            .matches(rel)
-            .first()
-            .map(|i| self.path_text[*i].as_str())
+        if !self.paths.is_empty() && self.paths.is_match(rel) {
+            let i = self.paths.matches(rel)[0];
+            return Some(&self.path_text[i]);
+        }
+        None
     }
 }
 
@@ -127,9 +130,7 @@ impl Rules {
                 _ => None,
             })
             .collect();
-        let Some((last, folders)) = parts.split_last() else {
-            return None;
-        };
+        let (last, folders) = parts.split_last()?;
         let mut so_far = std::path::PathBuf::new();
         for name in folders {
             so_far.push(name);
@@ -165,10 +166,18 @@ mod tests {
     fn the_built_in_list_applies_to_every_folder_on_the_way() {
         let r = rules(&[], &[]);
         let why = |p: &str, d| r.explain(Path::new(p), d);
-        assert!(why("2024/@eaDir/IMG.JPG", Some(false)).unwrap().contains("@eaDir"));
+        assert!(
+            why("2024/@eaDir/IMG.JPG", Some(false))
+                .unwrap()
+                .contains("@eaDir")
+        );
         assert!(why("#recycle/IMG.JPG", Some(false)).is_some());
         assert!(why(".Trash-1000/files/IMG.JPG", Some(false)).is_some());
-        assert!(why("DCIM/._IMG.JPG", Some(false)).unwrap().contains("AppleDouble"));
+        assert!(
+            why("DCIM/._IMG.JPG", Some(false))
+                .unwrap()
+                .contains("AppleDouble")
+        );
         assert!(why("DCIM/.DS_Store", None).is_some());
         assert!(why("DCIM/Thumbs.db", Some(false)).is_some());
         assert!(why("DCIM/desktop.ini", Some(false)).is_some());
@@ -181,11 +190,26 @@ mod tests {
     fn exclude_names_match_anywhere_and_paths_below_the_folder() {
         let r = rules(&[], &["private", "2023/*.mov", "*.DNG"]);
         let why = |p: &str, d| r.explain(Path::new(p), d);
-        assert!(why("a/Private/x.jpg", Some(false)).unwrap().contains("`private`"));
-        assert!(why("2023/clip.MOV", Some(false)).unwrap().contains("`2023/*.mov`"));
-        assert_eq!(why("2023/sub/clip.MOV", Some(false)), None, "* stays in its folder");
+        assert!(
+            why("a/Private/x.jpg", Some(false))
+                .unwrap()
+                .contains("`private`")
+        );
+        assert!(
+            why("2023/clip.MOV", Some(false))
+                .unwrap()
+                .contains("`2023/*.mov`")
+        );
+        assert_eq!(
+            why("2023/sub/clip.MOV", Some(false)),
+            None,
+            "* stays in its folder"
+        );
         assert!(why("raw/x.dng", Some(false)).is_some());
-        assert!(why("raw/x.dng", None).is_some(), "exclude holds for files and folders");
+        assert!(
+            why("raw/x.dng", None).is_some(),
+            "exclude holds for files and folders"
+        );
         assert_eq!(why("raw/x.jpg", Some(false)), None);
     }
 
@@ -197,7 +221,11 @@ mod tests {
         assert_eq!(why("video/x/clip.mp4", Some(false)), None);
         assert!(why("a/clip.mp4", Some(false)).unwrap().contains("include"));
         assert_eq!(why("a", Some(true)), None, "folders are still walked");
-        assert_eq!(why("a/clip.mp4", None), None, "unknown type: not decided yet");
+        assert_eq!(
+            why("a/clip.mp4", None),
+            None,
+            "unknown type: not decided yet"
+        );
     }
 
     #[test]

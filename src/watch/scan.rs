@@ -148,17 +148,22 @@ pub fn record_files(
         AfterUpload::Move(dir) => Some(format!("move:{}", dir.display())),
     };
     let outcomes = store.call_blocking(|db| {
-        scanned
-            .iter()
-            .map(|f| {
-                let outcome = db.upsert_scanned(f)?;
-                if matches!(outcome, ScanOutcome::New | ScanOutcome::Changed) {
+        db.batch(|db| {
+            scanned
+                .iter()
+                .map(|f| {
+                    let outcome = db.upsert_scanned(f)?;
                     let action = after_upload.as_deref().filter(|_| f.verdict.is_ok());
-                    db.set_after_upload(&f.path, action)?;
-                }
-                Ok(outcome)
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
+                    // A changed row may hold the action of its earlier content: reset it.
+                    if (outcome == ScanOutcome::New && action.is_some())
+                        || outcome == ScanOutcome::Changed
+                    {
+                        db.set_after_upload(&f.path, action)?;
+                    }
+                    Ok(outcome)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
     })?;
     for o in outcomes {
         match o {
@@ -179,7 +184,8 @@ fn describe(watched: &Watched, f: FoundFile) -> ScannedFile {
     } = f.identity;
     let verdict = filter::classify(&f.path, size);
     let album_title = watched.album.as_ref().and_then(|t| {
-        let taken = (t.needs_date() && verdict.is_ok()).then(|| date::year_month(&f.path, mtime_ns));
+        let taken =
+            (t.needs_date() && verdict.is_ok()).then(|| date::year_month(&f.path, mtime_ns));
         t.render(&f.path, taken)
     });
     ScannedFile {
@@ -219,7 +225,10 @@ mod tests {
         std::fs::write(root.join("2024/a.jpg"), JPEG).unwrap();
         std::fs::write(root.join("notes.txt"), b"x").unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
-        let w = [watched(&root, "album = \"{folder}\"\nafter_upload = \"delete\"")];
+        let w = [watched(
+            &root,
+            "album = \"{folder}\"\nafter_upload = \"delete\"",
+        )];
 
         let young = scan_all(&store, &w, Some(Duration::from_secs(3600))).unwrap();
         assert_eq!((young.new, young.young.len()), (0, 2));
@@ -227,7 +236,10 @@ mod tests {
         let first = scan_all(&store, &w, None).unwrap();
         assert_eq!((first.new, first.unchanged), (2, 0));
         let second = scan_all(&store, &w, Some(Duration::from_secs(3600))).unwrap();
-        assert_eq!((second.new, second.unchanged, second.young.len()), (0, 2, 0));
+        assert_eq!(
+            (second.new, second.unchanged, second.young.len()),
+            (0, 2, 0)
+        );
 
         let row = store
             .call_blocking(|db| db.file_by_path(&root.join("2024/a.jpg")))

@@ -197,7 +197,9 @@ mod tests {
         assert_eq!(s.next_due(), Some(t0 + Duration::from_secs(3)));
         let due = s.due(t0 + Duration::from_secs(3));
         assert_eq!(due, vec![p.clone()]);
-        let settled = s.checked(&p, Some(id(5)), t0 + Duration::from_secs(3)).unwrap();
+        let settled = s
+            .checked(&p, Some(id(5)), t0 + Duration::from_secs(3))
+            .unwrap();
         assert_eq!((settled.watch, settled.identity), (1, id(5)));
         assert!(s.is_empty());
     }
@@ -208,7 +210,10 @@ mod tests {
         let mut s = Settler::new(Q);
         let p = PathBuf::from("/cam/slow.mp4");
         s.note(1, p.clone(), Hint::Written, t0);
-        assert!(s.due(t0 + Q * 3).is_empty(), "the writer paused, not finished");
+        assert!(
+            s.due(t0 + Q * 3).is_empty(),
+            "the writer paused, not finished"
+        );
         assert_eq!(s.due(t0 + Q * WRITER_GRACE_FACTOR), vec![p]);
     }
 
@@ -219,7 +224,12 @@ mod tests {
         let p = PathBuf::from("/nfs/a.mov");
         s.note(2, p.clone(), Hint::Seen(id(10)), t0);
         // The same observation again does not restart the clock.
-        s.note(2, p.clone(), Hint::Seen(id(10)), t0 + Duration::from_secs(1));
+        s.note(
+            2,
+            p.clone(),
+            Hint::Seen(id(10)),
+            t0 + Duration::from_secs(1),
+        );
         let t = t0 + Q;
         assert_eq!(s.due(t), vec![p.clone()]);
         assert_eq!(s.checked(&p, Some(id(20)), t), None, "it grew meanwhile");

@@ -187,7 +187,11 @@ mod tests {
         assert_eq!(names(&plain.0, &root), ["a/x.jpg"]);
 
         let mut follow = Collect::default();
-        walk(&watched(&root, "follow_symlinks = true"), &root, &mut follow);
+        walk(
+            &watched(&root, "follow_symlinks = true"),
+            &root,
+            &mut follow,
+        );
         assert_eq!(names(&follow.0, &root), ["a/x.jpg", "link/y.jpg"]);
         assert!(!follow.1.iter().any(|d| d.ends_with("@eaDir")));
     }

@@ -23,10 +23,10 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ScanConfig, WatchMode};
+use crate::config::ScanConfig;
 use crate::store::{RootMode, Store, StoreError};
 
-use super::backend::{self, ArmError, Input, Native, PollSnapshot, Sink};
+use super::backend::{self, ArmError, Armed, Input, Native, Sink, arm, poll};
 use super::scan::{self, ScanReport};
 use super::settle::{Hint, Settler};
 use super::walk::{FoundFile, Identity};
@@ -177,9 +177,12 @@ impl Watcher {
             self.settle_due().await?;
         }
         for root in &mut self.roots {
-            root.backend = Backend::Idle;
+            if let Backend::Poll(stop) = std::mem::replace(&mut root.backend, Backend::Idle) {
+                stop.cancel();
+            }
         }
-        Ok(())
+        // Nothing watches any more: `status` falls back to what the config says.
+        self.ctx.store.call(|db| db.clear_watch_roots()).await
     }
 
     fn root_index(&self, watch: usize) -> Option<usize> {
@@ -310,7 +313,8 @@ impl Watcher {
                 Ok(file) => self.settler.note(watch, file, Hint::Changed, now),
                 Err(Ok(files)) => {
                     for f in files {
-                        self.settler.note(watch, f.path, Hint::Seen(f.identity), now);
+                        self.settler
+                            .note(watch, f.path, Hint::Seen(f.identity), now);
                     }
                 }
                 Err(Err(ArmError::Limit(message))) => {
@@ -376,7 +380,11 @@ impl Watcher {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
         if report.new + report.changed > 0 {
-            tracing::info!(new = report.new, changed = report.changed, "queued settled files");
+            tracing::info!(
+                new = report.new,
+                changed = report.changed,
+                "queued settled files"
+            );
             self.ctx.work_queued.notify_waiters();
         }
         Ok(())
@@ -437,13 +445,30 @@ impl Watcher {
                 let stop = self.stop.child_token();
                 let watched = self.roots[i].watched.clone();
                 let every = self.ctx.settings.poll_interval;
-                tokio::spawn(poll(watched, snapshot, every, self.sink.tx.clone(), stop.clone()));
+                tokio::spawn(poll(
+                    watched,
+                    snapshot,
+                    every,
+                    self.sink.tx.clone(),
+                    stop.clone(),
+                ));
                 let why = why.unwrap_or_else(|| "watch_mode = \"poll\"".into());
-                (Backend::Poll(stop), (RootMode::Poll, true, format!("polling every {poll_every}: {why}")))
+                (
+                    Backend::Poll(stop),
+                    (
+                        RootMode::Poll,
+                        true,
+                        format!("polling every {poll_every}: {why}"),
+                    ),
+                )
             }
             Armed::Failed(why) => (
                 Backend::Idle,
-                (RootMode::Scan, false, format!("{why}; only the periodic scans find new files")),
+                (
+                    RootMode::Scan,
+                    false,
+                    format!("{why}; only the periodic scans find new files"),
+                ),
             ),
         };
         if !matches!(status.0, RootMode::Native) {
@@ -471,73 +496,6 @@ impl Watcher {
             .store
             .call(move |db| db.set_watch_root(&path, index, mode, healthy, Some(&message)))
             .await
-    }
-}
-
-enum Armed {
-    Native(Native, usize),
-    /// The first snapshot, and why polling (`None`: configured).
-    Poll(PollSnapshot, Option<String>),
-    Failed(String),
-}
-
-/// Chooses and arms the backend of one folder (blocking). `degraded`: why inotify failed
-/// for it earlier (then `auto` polls without trying again).
-fn arm(
-    watched: &Watched,
-    mode: WatchMode,
-    degraded: Option<String>,
-    sink: Sink,
-    generation: u64,
-) -> Armed {
-    let choice = match degraded {
-        Some(why) if mode == WatchMode::Auto => Err(why),
-        _ => backend::choose(mode, &watched.config.path),
-    };
-    let why_poll = match choice {
-        Ok(()) => match Native::arm(watched, sink, generation) {
-            Ok((native, dirs)) => return Armed::Native(native, dirs),
-            Err(e) if mode == WatchMode::Native => return Armed::Failed(e.message().to_owned()),
-            Err(e) => Some(e.message().to_owned()),
-        },
-        Err(_) if mode == WatchMode::Poll => None,
-        Err(why) => Some(why),
-    };
-    let (snapshot, _, _) = backend::poll_once(watched, &PollSnapshot::new(), false);
-    Armed::Poll(snapshot, why_poll)
-}
-
-/// The poll backend of one folder: walks it every `every` and reports the differences.
-async fn poll(
-    watched: Watched,
-    mut snapshot: PollSnapshot,
-    every: std::time::Duration,
-    tx: mpsc::Sender<Input>,
-    stop: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = stop.cancelled() => return,
-        }
-        let w = watched.clone();
-        let Ok((next, changed, gone)) =
-            tokio::task::spawn_blocking(move || backend::poll_once(&w, &snapshot, true)).await
-        else {
-            return;
-        };
-        snapshot = next;
-        for file in changed {
-            let watch = watched.index;
-            if tx.send(Input::Seen { watch, file }).await.is_err() {
-                return;
-            }
-        }
-        for path in gone {
-            if tx.send(Input::Gone { path }).await.is_err() {
-                return;
-            }
-        }
     }
 }
 

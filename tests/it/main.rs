@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod chaos;
 mod crash;
 mod faults;
 mod inputs;

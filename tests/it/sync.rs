@@ -173,6 +173,10 @@ async fn an_album_created_before_a_crash_is_found_not_created_twice() {
     setup.sync().await.expect_code(0);
     let state = setup.emu.state();
     assert_eq!(state.albums.len(), 1, "{:?}", state.albums);
-    assert_eq!(state.requests.get("albums_create").copied(), Some(1), "only the set-up's");
+    assert_eq!(
+        state.requests.get("albums_create").copied(),
+        Some(1),
+        "only the set-up's"
+    );
     assert!(state.items[0].album_ids.contains(&state.albums[0].id));
 }

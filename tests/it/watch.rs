@@ -105,7 +105,11 @@ async fn a_slowly_written_file_is_uploaded_once_and_complete() {
     wait_done(&setup, std::slice::from_ref(&path)).await;
     let state = setup.emu.state();
     assert_eq!(state.items.len(), 1, "{:?}", state.items);
-    assert_eq!(state.items[0].sha256, sha256_hex(&path), "the final content");
+    assert_eq!(
+        state.items[0].sha256,
+        sha256_hex(&path),
+        "the final content"
+    );
     assert_eq!(requests(&setup, "raw_upload"), 1, "uploaded once");
     assert!(state.violations.is_empty(), "{:?}", state.violations);
     assert!(!daemon.log().contains("changed while"), "{}", daemon.log());
@@ -216,9 +220,17 @@ async fn a_cluttered_camera_folder_queues_only_the_media_and_says_why_for_the_re
     let config = Config::load(&setup.config_path).unwrap();
     let db = setup.db();
     for path in &ignored {
-        assert!(db.file_by_path(path).unwrap().is_none(), "{}", path.display());
+        assert!(
+            db.file_by_path(path).unwrap().is_none(),
+            "{}",
+            path.display()
+        );
         let why = gphotosd::watch::explain(&config.watch, path);
-        assert!(why.is_some_and(|w| w.contains("ignored")), "{}", path.display());
+        assert!(
+            why.is_some_and(|w| w.contains("ignored")),
+            "{}",
+            path.display()
+        );
     }
     let state = setup.emu.state();
     assert_eq!(state.items.len(), MEDIA.len(), "{:?}", state.items);
@@ -238,7 +250,10 @@ async fn a_renamed_folder_of_uploaded_files_costs_no_upload_even_when_touched() 
     let trip = setup.camera.join("trip");
     let files = setup.add_fixtures(&trip, &["GOPR0001.JPG", "IMG_0002.JPG", "GX020001.MP4"]);
     wait_done(&setup, &files).await;
-    let (uploads, creates) = (requests(&setup, "raw_upload"), requests(&setup, "batch_create"));
+    let (uploads, creates) = (
+        requests(&setup, "raw_upload"),
+        requests(&setup, "batch_create"),
+    );
     assert_eq!(uploads, 3);
 
     let renamed = setup.camera.join("Iceland 2024");
@@ -251,15 +266,24 @@ async fn a_renamed_folder_of_uploaded_files_costs_no_upload_even_when_touched() 
     // `touch`: new mtimes, same bytes.
     let later = SystemTime::now() + Duration::from_secs(5);
     for f in &moved {
-        File::options().write(true).open(f).unwrap().set_modified(later).unwrap();
+        File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
     }
     setup
-        .wait_db("the touched files are recorded again and done", LONG, |db| {
-            moved.iter().all(|p| {
-                let (size, mtime, inode) = gphotosd::watch::scan::identity(p).unwrap();
-                is_done(db, p) && db.is_unchanged(p, size, mtime, inode).unwrap()
-            })
-        })
+        .wait_db(
+            "the touched files are recorded again and done",
+            LONG,
+            |db| {
+                moved.iter().all(|p| {
+                    let (size, mtime, inode) = gphotosd::watch::scan::identity(p).unwrap();
+                    is_done(db, p) && db.is_unchanged(p, size, mtime, inode).unwrap()
+                })
+            },
+        )
         .await;
     let state = setup.emu.state();
     assert_eq!(state.items.len(), 3, "no new media item");
@@ -268,7 +292,12 @@ async fn a_renamed_folder_of_uploaded_files_costs_no_upload_even_when_touched() 
     for p in &moved {
         let row = setup.row(p);
         assert!(row.alias_of.is_some(), "{} is an alias", p.display());
-        assert!(state.items.iter().any(|i| Some(&i.id) == row.media_item_id.as_ref()));
+        assert!(
+            state
+                .items
+                .iter()
+                .any(|i| Some(&i.id) == row.media_item_id.as_ref())
+        );
     }
 }
 
@@ -283,7 +312,10 @@ async fn poll_mode_finds_new_files_in_new_folders() {
     wait_done(&setup, &files).await;
     assert_eq!(setup.emu.state().items.len(), 2);
     let root = &setup.db().watch_roots().unwrap()[0];
-    assert!(root.message.as_deref().unwrap_or("").contains("polling"), "{root:?}");
+    assert!(
+        root.message.as_deref().unwrap_or("").contains("polling"),
+        "{root:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -300,9 +332,10 @@ async fn a_watched_folder_that_vanishes_and_returns_is_watched_again() {
     std::fs::rename(&setup.camera, &away).unwrap();
     setup
         .wait_db("status says the folder is missing", LONG, |db| {
-            db.watch_roots().unwrap_or_default().iter().any(|r| {
-                !r.healthy && r.message.as_deref().unwrap_or("").contains("missing")
-            })
+            db.watch_roots()
+                .unwrap_or_default()
+                .iter()
+                .any(|r| !r.healthy && r.message.as_deref().unwrap_or("").contains("missing"))
         })
         .await;
     // Another card is mounted there: a new folder with a file already on it.
@@ -363,7 +396,10 @@ async fn photos_over_200_mb_and_videos_over_20_gb_are_refused_before_a_byte_is_s
     assert_eq!(setup.row(&video).state, FileState::Skipped);
     assert_eq!(setup.row(&ok[0]).state, FileState::Done);
     let state = setup.emu.state();
-    assert_eq!(state.bytes_received, std::fs::metadata(&ok[0]).unwrap().len());
+    assert_eq!(
+        state.bytes_received,
+        std::fs::metadata(&ok[0]).unwrap().len()
+    );
     assert_eq!(requests(&setup, "resumable_start"), 0);
 }
 
@@ -409,17 +445,28 @@ async fn symlinks_are_followed_only_when_configured_and_loops_never() {
     let own = setup.add_fixtures(&setup.camera, &["GOPR0001.JPG"]);
 
     setup.sync().await.expect_code(0);
-    assert_eq!(setup.db().all_files().unwrap().len(), 1, "links are not followed");
+    assert_eq!(
+        setup.db().all_files().unwrap().len(),
+        1,
+        "links are not followed"
+    );
     assert_eq!(setup.row(&own[0]).state, FileState::Done);
 
     write_watch_config(&setup, "", "follow_symlinks = true");
     setup.sync().await.expect_code(0);
     let via_link = setup.camera.join("linked/IMG_0002.JPG");
     assert_eq!(setup.row(&via_link).state, FileState::Done);
-    assert_eq!(setup.row(&setup.camera.join("file-link.jpg")).state, FileState::Done);
+    assert_eq!(
+        setup.row(&setup.camera.join("file-link.jpg")).state,
+        FileState::Done
+    );
     let rows = setup.db().all_files().unwrap();
     assert_eq!(rows.len(), 3, "the loop adds nothing: {rows:?}");
-    assert_eq!(setup.emu.state().items.len(), 2, "the same bytes twice: one item");
+    assert_eq!(
+        setup.emu.state().items.len(),
+        2,
+        "the same bytes twice: one item"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,19 +478,38 @@ async fn album_templates_make_one_album_per_folder_and_month() {
     // No EXIF in these two: their mtime (2021-03-15) decides.
     let march = SystemTime::UNIX_EPOCH + Duration::from_secs(1_615_800_000);
     for f in &files[1..] {
-        File::options().write(true).open(f).unwrap().set_modified(march).unwrap();
+        File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(march)
+            .unwrap();
     }
     setup.sync().await.expect_code(0);
     let state = setup.emu.state();
     let mut titles: Vec<&str> = state.albums.iter().map(|a| a.title.as_str()).collect();
     titles.sort_unstable();
-    assert_eq!(titles, ["Iceland 2021-03", "Iceland 2024-07"], "each album once");
+    assert_eq!(
+        titles,
+        ["Iceland 2021-03", "Iceland 2024-07"],
+        "each album once"
+    );
     let album_of = |name: &str| {
         let item = state.items.iter().find(|i| i.filename == name).unwrap();
         let id = &item.album_ids[0];
-        state.albums.iter().find(|a| &a.id == id).unwrap().title.clone()
+        state
+            .albums
+            .iter()
+            .find(|a| &a.id == id)
+            .unwrap()
+            .title
+            .clone()
     };
-    assert_eq!(album_of("GOPR0001.JPG"), "Iceland 2024-07", "EXIF DateTimeOriginal");
+    assert_eq!(
+        album_of("GOPR0001.JPG"),
+        "Iceland 2024-07",
+        "EXIF DateTimeOriginal"
+    );
     assert_eq!(album_of("IMG_0003.PNG"), "Iceland 2021-03");
     assert_eq!(requests(&setup, "albums_create"), 2);
 }
@@ -464,7 +530,10 @@ async fn after_upload_moves_or_deletes_only_files_whose_item_exists() {
     setup.sync().await.expect_code(0);
 
     assert!(!moved[0].exists());
-    assert_eq!(sha256_hex(&done.join("DCIM/GOPR0001.JPG")), sha256_hex(&fixture("GOPR0001.JPG")));
+    assert_eq!(
+        sha256_hex(&done.join("DCIM/GOPR0001.JPG")),
+        sha256_hex(&fixture("GOPR0001.JPG"))
+    );
     assert!(setup.row(&moved[0]).reason.unwrap().contains("moved to"));
     assert!(!deleted[0].exists());
     assert!(setup.row(&deleted[0]).reason.unwrap().contains("deleted"));
