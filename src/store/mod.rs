@@ -8,9 +8,11 @@
 //! `gphotosd status` opens its own read-only connection ([`Db::open_read_only`]); WAL lets
 //! it read beside the running daemon.
 
+mod batches;
 mod files;
 mod meta;
 mod migrate;
+mod queries;
 mod watch;
 
 use std::path::{Path, PathBuf};
