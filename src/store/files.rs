@@ -12,6 +12,11 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Db, StoreError, unix_now};
 
+/// How the reason of an unreadable file starts. Such a file is failed, and looked at again
+/// on every scan (permissions get fixed without the file's size or mtime changing), unlike
+/// skips, which stand until the content changes.
+pub const UNREADABLE_PREFIX: &str = "cannot read the file";
+
 /// A file's place in the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -212,15 +217,21 @@ impl Db {
         let now = unix_now();
         let (state, mime, reason) = match &f.verdict {
             Ok(mime) => ("pending", Some(mime.as_str()), None),
+            // Unreadable is a problem for the user to fix, not a choice: it shows as failed.
+            Err(reason) if reason.starts_with(UNREADABLE_PREFIX) => {
+                ("failed", None, Some(reason.as_str()))
+            }
             Err(reason) => ("skipped", None, Some(reason.as_str())),
         };
         // A savepoint, so that a scan can record a whole folder in one outer transaction.
         let tx = self.conn.savepoint()?;
-        let existing: Option<(String, u64, i64, u64)> = tx
+        let existing: Option<(String, u64, i64, u64, bool)> = tx
             .query_row(
-                "SELECT state, size, mtime_ns, inode FROM files WHERE path = ?1",
-                [path_bytes(&f.path)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                "SELECT state, size, mtime_ns, inode, \
+                 state IN ('skipped', 'failed') AND ifnull(substr(reason, 1, length(?2)) = ?2, 0) \
+                 FROM files WHERE path = ?1",
+                params![path_bytes(&f.path), UNREADABLE_PREFIX],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
         let outcome = match existing {
@@ -244,7 +255,7 @@ impl Db {
                 )?;
                 ScanOutcome::New
             }
-            Some((_, size, mtime, inode))
+            Some((_, size, mtime, inode, false))
                 if size == f.size && mtime == f.mtime_ns && inode == f.inode =>
             {
                 ScanOutcome::Unchanged
@@ -294,9 +305,17 @@ impl Db {
             .conn
             .prepare_cached(
                 "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 \
-                 AND inode = ?4",
+                 AND inode = ?4 \
+                 AND NOT (state IN ('skipped', 'failed') \
+                 AND ifnull(substr(reason, 1, length(?5)) = ?5, 0))",
             )?
-            .exists(params![path_bytes(path), size, mtime_ns, inode])?)
+            .exists(params![
+                path_bytes(path),
+                size,
+                mtime_ns,
+                inode,
+                UNREADABLE_PREFIX
+            ])?)
     }
 
     /// The file under a claimed job changed: record its new identity and queue it again

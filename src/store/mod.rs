@@ -22,7 +22,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use files::{
-    Counts, CreateOutcome, FileRow, FileState, Job, ScanOutcome, ScannedFile, UploadedItem,
+    Counts, CreateOutcome, FileRow, FileState, Job, ScanOutcome, ScannedFile, UNREADABLE_PREFIX,
+    UploadedItem,
 };
 pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::api::{ApiError, ErrorClass, SessionState};
-use crate::store::{Job, StoreError, unix_now};
+use crate::store::{Job, StoreError, UNREADABLE_PREFIX, unix_now};
 use crate::watch::{filter, scan};
 
 use super::body::{ContentHasher, file_body, hash_file, hash_prefix};
@@ -28,7 +28,11 @@ fn on_disk(job: &Job) -> OnDisk {
     match scan::identity(&job.path) {
         Ok((size, mtime_ns, inode)) => {
             if (size, mtime_ns, inode) == (job.size, job.mtime_ns, job.inode) {
-                OnDisk::AsQueued
+                // Permissions can change without touching size or mtime.
+                match std::fs::File::open(&job.path) {
+                    Ok(_) => OnDisk::AsQueued,
+                    Err(e) => OnDisk::Unreadable(e.to_string()),
+                }
             } else {
                 OnDisk::Changed {
                     size,
@@ -61,8 +65,9 @@ async fn settle_if_moved(ctx: &UploadContext, job: &Job, when: &str) -> Result<b
             Ok(true)
         }
         OnDisk::Unreadable(e) => {
-            let reason =
-                format!("cannot read the file: {e}; fix its permissions, then `gphotosd retry`");
+            let reason = format!(
+                "{UNREADABLE_PREFIX}: {e}; it is tried again once a scan finds it readable"
+            );
             tracing::warn!(path = %shown(&job.path), "failed: {reason}");
             ctx.store.call(move |db| db.set_failed(id, &reason)).await?;
             Ok(true)

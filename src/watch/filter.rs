@@ -81,7 +81,7 @@ pub fn classify(path: &Path, size: u64) -> Result<String, String> {
     if size == 0 {
         return Err("empty file (looked at again if it grows)".to_owned());
     }
-    let head = read_head(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    let head = read_head(path).map_err(|e| format!("{}: {e}", crate::store::UNREADABLE_PREFIX))?;
     let (kind, mime) = sniff(&head, claimed, &ext).ok_or_else(|| {
         format!("the content is not a photo or video, although it is named .{ext}")
     })?;

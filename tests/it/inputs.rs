@@ -140,3 +140,59 @@ async fn a_second_daemon_on_the_same_state_is_refused_with_the_holder() {
     first.signal(15);
     assert_eq!(first.wait_exit(Duration::from_secs(20)).await, Some(0));
 }
+
+/// Whether this process runs as root (then file modes do not stop reads).
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_file_fails_clearly_and_is_picked_up_once_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new().await;
+    let files = setup.add_fixtures(&setup.camera, &["IMG_0002.JPG", "GOPR0001.JPG"]);
+    std::fs::set_permissions(&files[1], std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything; drop the capabilities that let it, as an unprivileged
+    // service user would be.
+    let sync = || {
+        let mut cmd = if running_as_root() {
+            let mut c = tokio::process::Command::new("setpriv");
+            c.args([
+                "--inh-caps=-dac_override,-dac_read_search",
+                "--bounding-set=-dac_override,-dac_read_search",
+                "--",
+                env!("CARGO_BIN_EXE_gphotosd"),
+            ]);
+            c
+        } else {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_gphotosd"))
+        };
+        cmd.arg("--config").arg(&setup.config_path).arg("sync");
+        cmd
+    };
+    let out = sync().output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("GOPR0001.JPG: cannot read the file: Permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(
+        setup.row(&files[0]).state,
+        FileState::Done,
+        "the rest went on"
+    );
+    assert_eq!(setup.row(&files[1]).state, FileState::Failed);
+
+    // Fixing the permissions changes neither size nor mtime; the next scan still sees it.
+    std::fs::set_permissions(&files[1], std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sync().output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(setup.emu.state().items.len(), 2);
+}
