@@ -180,3 +180,37 @@ async fn an_album_created_before_a_crash_is_found_not_created_twice() {
     );
     assert!(state.items[0].album_ids.contains(&state.albums[0].id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_even_at_trace_level() {
+    let setup = Setup::with_emulator(gphotos_emulator::Config {
+        granularity: 64 * 1024,
+        ..gphotos_emulator::Config::default()
+    })
+    .await;
+    setup.write_raw_config("[upload]\nraw_threshold = \"64 KiB\"\n[create]\nidle = \"200ms\"\n");
+    setup.add_fixtures(&setup.camera, &["IMG_0002.JPG", "GOPR0001.JPG"]);
+    let out = setup
+        .command("sync")
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("TRACE"), "trace output was produced");
+    let token: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(setup.state.join("token.json")).unwrap()).unwrap();
+    for field in ["refresh_token", "token", "client_secret"] {
+        let secret = token[field].as_str().unwrap();
+        assert!(!log.contains(secret), "{field} leaked into the log");
+    }
+    // Upload tokens and resumable session ids are capabilities too.
+    assert!(!log.contains("CAIS"), "an upload token leaked into the log");
+    for session in setup.emu.state().sessions {
+        assert!(
+            !log.contains(&session.upload_id),
+            "a session URL leaked into the log"
+        );
+    }
+}
