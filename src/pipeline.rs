@@ -64,7 +64,7 @@ pub struct Outcome {
 }
 
 /// Runs the pipeline for `config` until it is done (`Mode::Sync`) or `shutdown` fires.
-/// `ready` is called once the initial scan has queued the tree.
+/// `ready` is called once the folders are watched (before the first scan's result).
 pub async fn run(
     config: Config,
     mode: Mode,
@@ -149,9 +149,11 @@ pub async fn run(
     } else {
         None
     };
+    // Ready once watching: a first scan of a large tree may take longer than systemd's
+    // start timeout, and nothing written meanwhile is missed (the watcher is armed).
+    ready();
     rescan(&store, &watched, &config, offer.as_ref()).await?;
     work_queued.notify_waiters();
-    ready();
 
     let upload_ctx = UploadContext {
         store: store.clone(),
