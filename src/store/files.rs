@@ -234,24 +234,25 @@ impl Db {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
+        let row = params![
+            path_bytes(&f.path),
+            f.watch_index,
+            f.album_title,
+            f.size,
+            f.mtime_ns,
+            f.inode,
+            mime,
+            state,
+            reason,
+            now
+        ];
         let outcome = match existing {
             None => {
                 tx.execute(
                     "INSERT INTO files (path, watch_index, album_title, size, mtime_ns, inode, \
                      mime_type, state, reason, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                    params![
-                        path_bytes(&f.path),
-                        f.watch_index,
-                        f.album_title,
-                        f.size,
-                        f.mtime_ns,
-                        f.inode,
-                        mime,
-                        state,
-                        reason,
-                        now
-                    ],
+                    row,
                 )?;
                 ScanOutcome::New
             }
@@ -273,18 +274,7 @@ impl Db {
                      session_url = NULL, session_granularity = NULL, bytes_sent = 0, \
                      upload_token = NULL, upload_token_at = NULL, media_item_id = NULL, \
                      product_url = NULL, alias_of = NULL, updated_at = ?10 WHERE path = ?1",
-                    params![
-                        path_bytes(&f.path),
-                        f.watch_index,
-                        f.album_title,
-                        f.size,
-                        f.mtime_ns,
-                        f.inode,
-                        mime,
-                        state,
-                        reason,
-                        now
-                    ],
+                    row,
                 )?;
                 ScanOutcome::Changed
             }

@@ -441,4 +441,10 @@ async fn a_daemon_paused_for_auth_resumes_after_gphotosd_auth() {
         .await;
     daemon.signal(15);
     assert_eq!(daemon.wait_exit(Duration::from_secs(20)).await, Some(0));
+    let log = daemon.log();
+    assert!(
+        log.contains("`gphotosd auth`"),
+        "the log tells what to do:\n{log}"
+    );
+    assert!(!log.contains(&refresh), "no token in the log");
 }
