@@ -89,7 +89,7 @@ fn watch(root: &Path) -> Vec<Watched> {
 /// Records every file and marks it uploaded, as after a first sync.
 fn populate(db: &Path, root: &Path) {
     let store = Store::open(db).unwrap();
-    let report = scan::scan_all(&store, &watch(root), None).unwrap();
+    let report = scan::scan_all(&store, &watch(root), scan::Holds::default()).unwrap();
     store
         .call_blocking(|db| {
             db.connection().execute_batch(
@@ -140,7 +140,11 @@ fn child(db: &Path, root: &Path) {
         let t2 = Instant::now();
         let (s, w) = (store.clone(), watched.clone());
         let report = tokio::task::spawn_blocking(move || {
-            scan::scan_all(&s, &w, Some(Duration::from_secs(5)))
+            let holds = scan::Holds {
+                young: Some(Duration::from_secs(5)),
+                incomplete: Some(Duration::from_secs(15 * 60)),
+            };
+            scan::scan_all(&s, &w, holds)
         })
         .await
         .unwrap()

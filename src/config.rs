@@ -133,9 +133,16 @@ pub struct ScanConfig {
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
     /// How often the poll backend walks a folder, and how often a missing watched folder
-    /// (unmounted disk or share) is looked for.
+    /// (unmounted disk or share) is looked for. A file found by polling is queued only once
+    /// two polls saw it unchanged: its quiet period is at least this long.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// A file whose structure says bytes are missing (a truncated MP4/MOV/HEIC, a PNG
+    /// without its end, …) is not queued while it was modified within this period: a
+    /// writer that paused longer than `settle` is not done. Unchanged this long, it is
+    /// uploaded as it is.
+    #[serde(with = "humantime_serde")]
+    pub incomplete_wait: Duration,
 }
 
 /// `[scan] watch_mode`.
@@ -276,6 +283,7 @@ impl Default for ScanConfig {
             watch_mode: WatchMode::Auto,
             settle: Duration::from_secs(5),
             poll_interval: Duration::from_secs(30),
+            incomplete_wait: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -283,10 +291,10 @@ impl Default for ScanConfig {
 /// Why a configuration could not be used. Each variant names where the problem is.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("config file {path}, line {line}: {message}")]
     Syntax {
@@ -305,11 +313,14 @@ pub enum ConfigError {
 impl Config {
     /// Reads, parses and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
+        // Absolute, so that relative paths inside resolve the same whatever the working
+        // directory: rows are keyed by path, and `-c config.toml` must not make new ones.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let text = std::fs::read_to_string(&path).map_err(|cause| ConfigError::Read {
+            path: path.clone(),
+            cause,
         })?;
-        Self::parse(&text, path)
+        Self::parse(&text, &path)
     }
 
     /// Parses and validates configuration text that came from `path`.
@@ -402,6 +413,12 @@ impl Config {
         if self.scan.poll_interval.is_zero() {
             return Err(self.invalid("scan.poll_interval", "must be more than zero"));
         }
+        if self.scan.incomplete_wait < self.scan.settle {
+            return Err(self.invalid(
+                "scan.incomplete_wait",
+                "must not be shorter than scan.settle",
+            ));
+        }
         if self.auth.timeout.is_zero() {
             return Err(self.invalid("auth.timeout", "must be more than zero"));
         }
@@ -428,11 +445,39 @@ fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     let line = e.span().map_or(1, |span| {
         text[..span.start.min(text.len())].matches('\n').count() + 1
     });
+    let mut message = e.message().to_owned();
+    // serde names unknown keys itself, but not the key of a value of the wrong type.
+    if let Some(key) = key_on_line(text, line)
+        && !message.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key)))
+    {
+        message = format!("`{key}`: {message}");
+    }
     ConfigError::Syntax {
         path: path.to_owned(),
         line,
-        message: e.message().to_owned(),
+        message,
     }
+}
+
+/// The dotted key assigned on `line` (1-based), with its table, e.g. `upload.workers`.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let this = lines.get(line.checked_sub(1)?)?;
+    let (key, _) = this.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -468,6 +513,7 @@ path = "/srv/camera"
         assert_eq!(config.scan.watch_mode, scan.watch_mode);
         assert_eq!(config.scan.settle, scan.settle);
         assert_eq!(config.scan.poll_interval, scan.poll_interval);
+        assert_eq!(config.scan.incomplete_wait, scan.incomplete_wait);
         let w = &config.watch[0];
         assert_eq!(w.after_upload, AfterUpload::Keep);
         assert!(w.include.is_empty() && w.exclude.is_empty() && !w.follow_symlinks);
@@ -495,6 +541,16 @@ path = "/srv/camera"
     }
 
     #[test]
+    fn a_value_of_the_wrong_type_names_its_key_and_line() {
+        let text = format!("{MINIMAL}\n[upload]\nworkers = \"3\"\n");
+        let msg = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`upload.workers`"), "{msg}");
+        assert!(msg.contains("line 10"), "{msg}");
+    }
+
+    #[test]
     fn a_bad_value_names_the_key() {
         let text = format!("{MINIMAL}\n[upload]\nworkers = 0\n");
         let msg = Config::parse(&text, Path::new("c.toml"))
@@ -506,6 +562,11 @@ path = "/srv/camera"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("create.batch_size"), "{msg}");
+        let text = format!("{MINIMAL}\n[scan]\nsettle = \"1m\"\nincomplete_wait = \"30s\"\n");
+        let msg = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("scan.incomplete_wait"), "{msg}");
     }
 
     #[test]

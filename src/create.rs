@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError, ErrorClass, NewItem};
 use crate::config::{CreateConfig, UploadConfig};
+use crate::paths::shown;
 use crate::pause::PauseGate;
 use crate::store::{CreateOutcome, Store, StoreError, UploadedItem, unix_now};
 use crate::upload::{backoff, pause_for};
@@ -135,7 +136,7 @@ async fn create_batch(
                         .to_owned(),
                     next_attempt_at: unix_now(),
                 };
-                tracing::info!(path = %items[0].path.to_string_lossy(), "upload token refused; uploading again");
+                tracing::info!(path = %shown(&items[0].path), "upload token refused; uploading again");
                 let id = items[0].id;
                 ctx.store
                     .call(move |db| db.record_create_outcomes(&[(id, outcome)]))
@@ -191,7 +192,7 @@ async fn record_results(
     let mut outcomes = Vec::with_capacity(items.len());
     let mut requeued = false;
     for item in items {
-        let path = item.path.to_string_lossy();
+        let path = shown(&item.path);
         let outcome = match by_token.remove(&item.upload_token) {
             Some(r) if r.code == 0 && r.media_item_id.is_some() => {
                 tracing::info!(path = %path, media_item = r.media_item_id.as_deref().unwrap_or(""), "created");
@@ -304,7 +305,7 @@ async fn call_failed(
         ErrorClass::Permanent => {
             let reason = format!("Google refused to create it: {error}");
             for item in items {
-                tracing::warn!(path = %item.path.to_string_lossy(), "failed: {reason}");
+                tracing::warn!(path = %shown(&item.path), "failed: {reason}");
             }
             let outcomes: Vec<(i64, CreateOutcome)> = ids
                 .iter()

@@ -25,6 +25,7 @@ pub mod config;
 pub mod create;
 pub mod limits;
 pub mod lock;
+pub mod paths;
 pub mod pause;
 pub mod pipeline;
 pub mod status;

@@ -21,19 +21,19 @@ pub enum LockError {
          (`systemctl stop gphotosd`) or give this one another [state] dir"
     )]
     Held { dir: PathBuf, holder: String },
-    #[error("cannot use the lock file {path}: {source}")]
+    #[error("cannot use the lock file {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
 impl StateLock {
     /// Takes the lock in `dir`, or says who holds it.
     pub fn acquire(lock_path: &Path) -> Result<StateLock, LockError> {
-        let io = |source| LockError::Io {
+        let io = |cause| LockError::Io {
             path: lock_path.to_owned(),
-            source,
+            cause,
         };
         let mut file = OpenOptions::new()
             .read(true)

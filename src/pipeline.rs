@@ -2,7 +2,9 @@
 //! them until the queue is drained (`sync`) or until shutdown (`run`).
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -17,7 +19,9 @@ use crate::create::{CreateContext, run_creator};
 use crate::limits::Limits;
 use crate::lock::{LockError, StateLock};
 use crate::pause::{PauseGate, lift_pauses};
-use crate::store::{Counts, FileRow, FileState, Pause, PauseReason, Store, StoreError};
+use crate::store::{
+    Counts, FileRow, FileState, Pause, PauseReason, RootMode, Store, StoreError, unix_now,
+};
 use crate::upload::{UploadContext, run_worker};
 use crate::watch::watcher::Offer;
 use crate::watch::{WatchContext, WatchError, Watched, Watcher, scan};
@@ -29,10 +33,12 @@ const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// Why the pipeline could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("the state directory {0} was deleted or replaced while gphotosd was running")]
+    StateLost(std::path::PathBuf),
+    #[error("cannot create the state directory {path}: {cause}")]
     StateDir {
         path: std::path::PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -61,6 +67,11 @@ pub struct Outcome {
     pub failed: Vec<FileRow>,
     /// The pause that ended a sync, if one did.
     pub pause: Option<Pause>,
+    /// Files a sync left alone because they look incomplete and changed recently (a copy
+    /// in progress), with what is missing: the next sync looks again.
+    pub incomplete: Vec<(PathBuf, String)>,
+    /// Folders a sync could not read, with the reason.
+    pub unreadable: Vec<(PathBuf, String)>,
 }
 
 /// Runs the pipeline for `config` until it is done (`Mode::Sync`) or `shutdown` fires.
@@ -74,6 +85,14 @@ pub async fn run(
     create_state_dir(&config)?;
     let _lock = StateLock::acquire(&config.lock_path())?;
     let store = Store::open(&config.database_path())?;
+    // Taken now, while they are certainly ours, to notice them vanishing later.
+    let state_files: Vec<_> = [config.database_path(), config.lock_path()]
+        .into_iter()
+        .map(|p| {
+            let id = file_identity(&p);
+            (p, id)
+        })
+        .collect();
     let max_age = i64::try_from(config.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
     let recovered = store
         .call(move |db| db.recover_after_restart(max_age))
@@ -84,10 +103,17 @@ pub async fn run(
             "picked up work interrupted by the last stop"
         );
     }
-    store
+    // A daily-quota pause outlives the process until midnight Pacific: Google counts per
+    // project, not per run, so a restart must not spend more requests that day. Every other
+    // pause is checked afresh by the next request.
+    let kept_pause = store
         .call(|db| {
             db.record_daemon_start(std::process::id(), env!("CARGO_PKG_VERSION"))?;
-            db.set_pause(None)
+            let kept = db.daemon_row()?.pause.filter(|p| {
+                p.reason == PauseReason::DailyQuota && p.until.is_some_and(|u| u > unix_now())
+            });
+            db.set_pause(kept.as_ref())?;
+            Ok(kept)
         })
         .await?;
 
@@ -106,6 +132,9 @@ pub async fn run(
     ));
     let api = ApiClient::new(http, &config.google.api_url, Arc::clone(&tokens), limits);
     let gate = PauseGate::new(store.clone());
+    if let Some(pause) = kept_pause {
+        gate.set(pause).await;
+    }
     let work_queued = Arc::new(Notify::new());
     let uploaded = Arc::new(Notify::new());
 
@@ -128,6 +157,7 @@ pub async fn run(
     }
 
     let tracker = TaskTracker::new();
+    let state_lost = Arc::new(AtomicBool::new(false));
     let stop = shutdown.child_token();
     let watched = Watched::all(&config.watch)?;
     let rescan_now = Arc::new(Notify::new());
@@ -152,7 +182,10 @@ pub async fn run(
     // Ready once watching: a first scan of a large tree may take longer than systemd's
     // start timeout, and nothing written meanwhile is missed (the watcher is armed).
     ready();
-    rescan(&store, &watched, &config, offer.as_ref()).await?;
+    let first_scan = rescan(&store, &watched, &config, offer.as_ref()).await?;
+    if mode == Mode::Sync {
+        record_unreadable(&store, &watched, &first_scan.unreadable).await?;
+    }
     work_queued.notify_waiters();
 
     let upload_ctx = UploadContext {
@@ -193,7 +226,12 @@ pub async fn run(
         ));
         let (s, watches) = (store.clone(), config.watch.clone());
         tracker.spawn(after_upload::run(s, watches, stop.clone()));
-        tracker.spawn(heartbeat(store.clone(), stop.clone()));
+        tracker.spawn(heartbeat(
+            store.clone(),
+            state_files.clone(),
+            Arc::clone(&state_lost),
+            stop.clone(),
+        ));
     }
     tracker.close();
 
@@ -211,6 +249,9 @@ pub async fn run(
     {
         tracing::warn!("some work did not stop in time; it resumes on the next start");
     }
+    if state_lost.load(Ordering::Relaxed) {
+        return Err(PipelineError::StateLost(config.state.dir.clone()));
+    }
     if mode == Mode::Sync {
         after_upload::apply_due(&store, &config.watch).await?;
     }
@@ -221,6 +262,12 @@ pub async fn run(
         counts,
         failed,
         pause: ended_by_pause,
+        incomplete: first_scan
+            .incomplete
+            .into_iter()
+            .map(|(_, f, why)| (f.path, why))
+            .collect(),
+        unreadable: first_scan.unreadable,
     })
 }
 
@@ -229,9 +276,9 @@ fn create_state_dir(config: &Config) -> Result<(), PipelineError> {
     if dir.is_dir() {
         return Ok(());
     }
-    let err = |source| PipelineError::StateDir {
+    let err = |cause| PipelineError::StateDir {
         path: dir.clone(),
-        source,
+        cause,
     };
     std::fs::create_dir_all(dir).map_err(err)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
@@ -244,35 +291,75 @@ fn stop_on_error(result: Result<(), StoreError>, stop: &CancellationToken) {
     }
 }
 
-/// Reconciles every watched folder with the store. With a watcher (`offer`), files
-/// modified within the settle period are handed to it instead of queued half-written.
+/// Reconciles every watched folder with the store. Files that look incomplete and changed
+/// recently are not queued; with a watcher (`offer`), they and the files modified within
+/// the settle period are handed to it instead of queued half-written.
 async fn rescan(
     store: &Store,
     watched: &[Watched],
     config: &Config,
     offer: Option<&Offer>,
-) -> Result<(), StoreError> {
+) -> Result<scan::ScanReport, StoreError> {
     let (s, w) = (store.clone(), watched.to_vec());
-    let young = offer.map(|_| config.scan.settle);
-    let report = tokio::task::spawn_blocking(move || scan::scan_all(&s, &w, young))
+    let holds = scan::Holds {
+        young: offer.map(|_| config.scan.settle),
+        incomplete: Some(config.scan.incomplete_wait),
+    };
+    let report = tokio::task::spawn_blocking(move || scan::scan_all(&s, &w, holds))
         .await
         .map_err(|e| StoreError::Task(e.to_string()))??;
     if let Some(offer) = offer {
         for (watch, file) in report.young.iter().cloned() {
             offer.seen(watch, file).await;
         }
+        for (watch, file, _) in report.incomplete.iter().cloned() {
+            offer.seen(watch, file).await;
+        }
+    }
+    for (path, why) in report.incomplete.iter().map(|(_, f, why)| (&f.path, why)) {
+        let message = crate::watch::complete::waiting_message(why, config.scan.incomplete_wait);
+        tracing::info!(file = %crate::paths::shown(path), "{message}");
     }
     for (dir, why) in &report.unreadable {
-        tracing::warn!(folder = %dir.to_string_lossy(), "cannot read folder: {why}");
+        tracing::warn!(folder = %crate::paths::shown(dir), "cannot read folder: {why}");
     }
     tracing::info!(
         new = report.new,
         changed = report.changed,
         unchanged = report.unchanged,
         settling = report.young.len(),
+        incomplete = report.incomplete.len(),
         "scanned watched folders"
     );
-    Ok(())
+    Ok(report)
+}
+
+/// Records, for `status`, the watched folders of a sync that hold folders it could not
+/// read (a daemon records its own view through its watcher).
+async fn record_unreadable(
+    store: &Store,
+    watched: &[Watched],
+    unreadable: &[(PathBuf, String)],
+) -> Result<(), StoreError> {
+    let rows: Vec<(PathBuf, usize, String)> = watched
+        .iter()
+        .filter_map(|w| {
+            let below = unreadable
+                .iter()
+                .filter(|(dir, _)| dir.starts_with(&w.config.path));
+            let message = crate::watch::unreadable_message(below)?;
+            Some((w.config.path.clone(), w.index, message))
+        })
+        .collect();
+    store
+        .call(move |db| {
+            db.clear_watch_roots()?;
+            for (path, index, message) in &rows {
+                db.set_watch_root(path, *index, RootMode::Scan, false, Some(message))?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// What a rescan needs.
@@ -298,14 +385,41 @@ async fn periodic_rescan(
             () = stop.cancelled() => return,
         }
         match rescan(&r.store, &r.watched, &r.config, r.offer.as_ref()).await {
-            Ok(()) => work_queued.notify_waiters(),
+            Ok(_) => work_queued.notify_waiters(),
             Err(e) => tracing::error!("scan failed: {e}"),
         }
     }
 }
 
-async fn heartbeat(store: Store, stop: CancellationToken) {
+/// The identity of a file, to notice it being deleted or replaced under us.
+fn file_identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Records proof of life for `status` and the watchdog, and stops the daemon if its state
+/// directory was deleted or replaced: the database it writes would be invisible to
+/// `status`, and without the lock file a second daemon could start beside it.
+async fn heartbeat(
+    store: Store,
+    state_files: Vec<(std::path::PathBuf, Option<(u64, u64)>)>,
+    state_lost: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
     loop {
+        let moved = state_files
+            .iter()
+            .find(|(path, id)| file_identity(path) != *id);
+        if let Some((path, _)) = moved {
+            tracing::error!(
+                "{} was deleted or replaced while gphotosd was running; stopping (a restart \
+                 starts over with a new state directory)",
+                path.display()
+            );
+            state_lost.store(true, Ordering::Relaxed);
+            stop.cancel();
+            return;
+        }
         if let Err(e) = store.call(|db| db.heartbeat()).await {
             tracing::error!("cannot record heartbeat: {e}");
         }

@@ -127,8 +127,9 @@ impl Report {
                 version: row.version,
                 heartbeat_at: row.heartbeat_at,
             },
-            // A pause recorded by a daemon that is gone holds nothing up.
-            pause: if running { row.pause } else { None },
+            // Without a daemon, the pause says why the last run stopped (and a daily-quota
+            // pause still holds for the next start).
+            pause: row.pause,
             counts: db.counts()?,
             in_flight,
             quota: Quota {
@@ -232,11 +233,21 @@ pub fn explain(config: &Config, db: &Db, path: &Path) -> Result<FileReport, Stat
 }
 
 fn untracked_reason(config: &Config, path: &Path) -> String {
+    if let Some(why) = crate::watch::unreadable_folder_of(&config.watch, path) {
+        return why;
+    }
     if !path.exists() && config.watch.iter().any(|w| path.starts_with(&w.path)) {
         return "no such file, and gphotosd has no record of it".to_owned();
     }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink()) {
+        return "not a regular file (a folder, pipe, socket or device): never uploaded".to_owned();
+    }
     match crate::watch::explain(&config.watch, path) {
+        Some(why) if why.starts_with("ignored") => why,
         Some(why) => format!("ignored: {why}"),
-        None => "not seen yet: it is picked up by the next scan or file event".to_owned(),
+        None => crate::watch::complete::explain_wait(path, config.scan.incomplete_wait)
+            .unwrap_or_else(|| {
+                "not seen yet: it is picked up by the next scan or file event".to_owned()
+            }),
     }
 }

@@ -67,8 +67,8 @@ pub enum AuthorizeError {
          stop that program, or set [auth] listen_port to a free port (0 picks one)"
     )]
     PortInUse { port: u16 },
-    #[error("cannot listen on 127.0.0.1:{port} for the browser's redirect: {source}")]
-    Listen { port: u16, source: std::io::Error },
+    #[error("cannot listen on 127.0.0.1:{port} for the browser's redirect: {cause}")]
+    Listen { port: u16, cause: std::io::Error },
     #[error(
         "no answer from Google within {}: the consent page was not completed and no URL was \
          pasted. Run `gphotosd auth` again ([auth] timeout sets how long it waits)",
@@ -165,7 +165,7 @@ impl Authorization {
             } else {
                 AuthorizeError::Listen {
                     port: listen_port,
-                    source,
+                    cause: source,
                 }
             }
         })?;

@@ -169,7 +169,7 @@ fn print_result(config: &Config, emulator: &Emulator) -> anyhow::Result<()> {
             .map(|a| a.title.as_str())
             .collect();
         println!(
-            "  {:<16} {:<11} {:>9}  sha256 {}…  album: {}",
+            "  {:<16} {:<16} {:>11}  sha256 {}…  album: {}",
             item.filename,
             item.mime_type,
             bytesize::ByteSize::b(item.size).to_string(),

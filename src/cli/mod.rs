@@ -79,14 +79,12 @@ pub enum Command {
         #[arg(long)]
         keep: Option<PathBuf>,
     },
-    /// Print shell completions.
-    #[command(hide = true)]
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
     /// Print the man page (roff).
-    #[command(hide = true)]
     Man,
 }
 
@@ -106,20 +104,17 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Retry { all, paths } => retry::retry(&config_path(cli.config), all, &paths),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "gphotosd",
-                &mut std::io::stdout(),
-            );
-            Ok(ExitCode::SUCCESS)
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gphotosd", &mut out);
+            print_all(&out)
         }
         Command::Man => {
             use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .map(|()| ExitCode::SUCCESS)
-                .map_err(Into::into)
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => print_all(&out),
+                Err(e) => Err(e.into()),
+            }
         }
     };
     match result {
@@ -128,6 +123,15 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
             eprintln!("gphotosd: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

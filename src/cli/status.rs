@@ -43,8 +43,12 @@ pub(super) async fn status(
             print!("{text}");
             return Ok(ExitCode::SUCCESS);
         }
-        // Clear the screen and redraw in place.
-        print!("\x1b[2J\x1b[H{text}");
+        // Redraw in place on a terminal; elsewhere, one report after another.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            print!("\x1b[2J\x1b[H{text}");
+        } else {
+            println!("{text}");
+        }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
@@ -95,7 +99,12 @@ pub fn render(config: &Config, r: &Report) -> String {
         ),
     };
     if let Some(p) = &r.pause {
-        let _ = writeln!(out, "PAUSED ({}): {}", p.reason.as_str(), p.message);
+        let label = if d.running {
+            "PAUSED"
+        } else {
+            "The last run ended PAUSED"
+        };
+        let _ = writeln!(out, "{label} ({}): {}", p.reason.as_str(), p.message);
         if let Some(until) = p.until {
             let _ = writeln!(out, "  lifts by itself at {}", when(until));
         }

@@ -12,6 +12,8 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_on_signals()?;
     let stop_progress = tokio_util::sync::CancellationToken::new();
     let shown = tokio::spawn(super::progress::show(config.clone(), stop_progress.clone()));
+    let watches = config.watch.clone();
+    let incomplete_wait = config.scan.incomplete_wait;
     let outcome = pipeline::run(config, Mode::Sync, shutdown, || {}).await;
     stop_progress.cancel();
     let _ = shown.await;
@@ -22,22 +24,47 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
         c.done,
         c.failed,
         c.skipped,
-        c.unfinished()
+        c.unfinished() + outcome.incomplete.len() as u64
     );
     for row in &outcome.failed {
         eprintln!(
             "failed: {}: {}",
-            row.path.to_string_lossy(),
+            crate::paths::shown(&row.path),
             row.reason.as_deref().unwrap_or("unknown reason")
+        );
+    }
+    // A folder that is not there (unmounted disk, typo) must not read as "all done".
+    let missing: Vec<_> = watches.iter().filter(|w| !w.path.is_dir()).collect();
+    for w in &missing {
+        eprintln!(
+            "missing: watched folder {} does not exist or is not mounted",
+            crate::paths::shown(&w.path)
+        );
+    }
+    for (dir, why) in &outcome.unreadable {
+        eprintln!(
+            "unreadable: cannot read the folder {} ({why}); its files were not uploaded",
+            crate::paths::shown(dir)
+        );
+    }
+    for (file, why) in &outcome.incomplete {
+        eprintln!(
+            "not finished: {} looks incomplete ({why}); a later sync uploads it once it is \
+             complete or unchanged for {}",
+            crate::paths::shown(file),
+            humantime::format_duration(incomplete_wait)
         );
     }
     if let Some(pause) = &outcome.pause {
         eprintln!("paused ({}): {}", pause.reason.as_str(), pause.message);
         return Ok(ExitCode::from(EXIT_PAUSED));
     }
-    Ok(if c.failed > 0 || c.unfinished() > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    let left_out = !outcome.unreadable.is_empty() || !outcome.incomplete.is_empty();
+    Ok(
+        if c.failed > 0 || c.unfinished() > 0 || !missing.is_empty() || left_out {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }

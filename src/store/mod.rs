@@ -32,10 +32,10 @@ pub use watch::{AfterUploadDue, RootMode};
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {path}: {source}")]
+    #[error("database {path}: {cause}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error(
         "database {path} has schema version {found}, but this gphotosd knows only up to \
@@ -61,9 +61,9 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |cause| StoreError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(10))
@@ -80,9 +80,9 @@ impl Db {
 
     /// Opens an existing database for reading only (the `status` command).
     pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |cause| StoreError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let conn = Connection::open_with_flags(
             path,

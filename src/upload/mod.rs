@@ -87,22 +87,23 @@ pub fn pause_for(error: &ApiError, reason: PauseReason, recheck: Duration) -> Pa
         PauseReason::AuthRequired | PauseReason::ScopeMissing => None,
     };
     let advice = match reason {
-        PauseReason::DailyQuota => {
-            "the daily request quota is used up; uploads resume after midnight Pacific time"
-        }
+        PauseReason::DailyQuota => "the daily request quota is used up until midnight Pacific time",
         PauseReason::StorageFull => {
-            "the Google account is out of storage; free space or buy more, gphotosd checks again periodically"
+            "the Google account is out of storage; free space or buy more (checked again periodically)"
         }
-        PauseReason::AuthRequired => {
-            "run `gphotosd auth` to connect the Google account again; uploads resume by themselves afterwards"
-        }
-        PauseReason::ScopeMissing => {
-            "run `gphotosd auth` and allow the Google Photos permission; uploads resume by themselves afterwards"
-        }
+        PauseReason::AuthRequired => "run `gphotosd auth` to connect the Google account again",
+        PauseReason::ScopeMissing => "run `gphotosd auth` and allow the Google Photos permission",
+    };
+    let error = error.to_string();
+    // Auth errors already say what to run; do not say it twice.
+    let message = if error.contains("gphotosd auth") {
+        error
+    } else {
+        format!("{advice} ({error})")
     };
     Pause {
         reason,
-        message: format!("{advice} ({error})"),
+        message,
         until,
     }
 }

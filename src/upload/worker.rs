@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::api::{ApiError, ErrorClass, SessionState};
+use crate::paths::shown;
 use crate::store::{Job, StoreError, UNREADABLE_PREFIX, unix_now};
 use crate::watch::{filter, scan};
 
@@ -44,10 +45,6 @@ fn on_disk(job: &Job) -> OnDisk {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::Gone,
         Err(e) => OnDisk::Unreadable(e.to_string()),
     }
-}
-
-fn shown(path: &Path) -> std::borrow::Cow<'_, str> {
-    path.to_string_lossy()
 }
 
 /// Records what the file on disk says, when it is no longer what the job was for.

@@ -3,6 +3,9 @@
 //! walk compared with the previous one, run every poll interval by the [`poll`] task), and
 //! which of the two `watch_mode` picks ([`choose`], [`arm`]).
 //!
+//! A folder below that cannot be read (no permission) is left out and reported
+//! ([`Unreadable`]), never a reason to give up on the rest of the tree.
+//!
 //! Both feed [`Input`]s into the watcher's channel. inotify events arrive on notify's
 //! thread and are handed over with `try_send`: when the channel is full the event is
 //! dropped and the overflow flag set, which the watcher answers with a full rescan, the same
@@ -38,6 +41,22 @@ pub enum Input {
     Seen { watch: usize, file: FoundFile },
     /// The poll backend no longer finds this path.
     Gone { path: PathBuf },
+    /// The folders below `watch[watch]` the poll backend cannot read changed to these.
+    Unreadable { watch: usize, folders: Unreadable },
+}
+
+/// Folders that could not be read or watched, with the reason (as status shows it).
+pub type Unreadable = Vec<(PathBuf, String)>;
+
+/// What watching (part of) a tree with inotify found.
+#[derive(Debug, Default)]
+pub struct Extended {
+    /// Folders now watched.
+    pub dirs: usize,
+    /// The files found, when asked for.
+    pub files: Vec<FoundFile>,
+    /// Folders left out.
+    pub unreadable: Unreadable,
 }
 
 /// Where inotify events go: the watcher's channel, or the overflow flag when it is full.
@@ -136,12 +155,12 @@ pub struct Native {
 
 impl Native {
     /// Creates the watcher and watches every folder of `watched` (blocking). Events go to
-    /// `sink` tagged with `generation`. Returns it with the number of folders watched.
+    /// `sink` tagged with `generation`. Returns it with what the walk found.
     pub fn arm(
         watched: &Watched,
         sink: Sink,
         generation: u64,
-    ) -> Result<(Native, usize), ArmError> {
+    ) -> Result<(Native, Extended), ArmError> {
         let watch = watched.index;
         let mut last_write: Option<(PathBuf, Instant)> = None;
         let handler = move |event: notify::Result<notify::Event>| {
@@ -166,23 +185,18 @@ impl Native {
         let native = Native {
             watcher: Mutex::new(watcher),
         };
-        let (dirs, _) = native.extend(watched, &watched.config.path, false)?;
-        Ok((native, dirs))
+        let found = native.extend(watched, &watched.config.path, false)?;
+        Ok((native, found))
     }
 
     /// Watches `dir` and every folder below it (blocking); with `files`, also returns the
     /// files found there (a folder that just appeared: its files made no events of ours).
-    pub fn extend(
-        &self,
-        watched: &Watched,
-        dir: &Path,
-        files: bool,
-    ) -> Result<(usize, Vec<FoundFile>), ArmError> {
+    /// A folder that cannot be read is left out and listed, not an error.
+    pub fn extend(&self, watched: &Watched, dir: &Path, files: bool) -> Result<Extended, ArmError> {
         struct Arm<'a> {
             watcher: &'a Mutex<RecommendedWatcher>,
             want_files: bool,
-            dirs: usize,
-            files: Vec<FoundFile>,
+            found: Extended,
             error: Option<ArmError>,
         }
         impl Visitor for Arm<'_> {
@@ -196,8 +210,15 @@ impl Native {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 match w.watch(dir, RecursiveMode::NonRecursive) {
                     Ok(()) => {
-                        self.dirs += 1;
+                        self.found.dirs += 1;
                         true
+                    }
+                    Err(notify::Error {
+                        kind: notify::ErrorKind::Io(io),
+                        ..
+                    }) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+                        self.unreadable(dir, &io);
+                        false
                     }
                     Err(e) => match arm_error(&e) {
                         None => false,
@@ -212,23 +233,22 @@ impl Native {
                 self.want_files
             }
             fn files(&mut self, _dir: &Path, files: Vec<FoundFile>) {
-                self.files.extend(files);
+                self.found.files.extend(files);
             }
             fn unreadable(&mut self, dir: &Path, error: &std::io::Error) {
-                tracing::debug!(folder = %dir.display(), "cannot watch folder: {error}");
+                note_unreadable(&mut self.found.unreadable, dir, error);
             }
         }
         let mut arm = Arm {
             watcher: &self.watcher,
             want_files: files,
-            dirs: 0,
-            files: Vec::new(),
+            found: Extended::default(),
             error: None,
         };
         walk::walk(watched, dir, &mut arm);
         match arm.error {
             Some(e) => Err(e),
-            None => Ok((arm.dirs, arm.files)),
+            None => Ok(arm.found),
         }
     }
 }
@@ -260,22 +280,37 @@ fn worth_passing_on(event: &notify::Event, last_write: &mut Option<(PathBuf, Ins
 /// At most one write event per file per this period reaches the watcher.
 const WRITE_EVENT_SPACING: Duration = Duration::from_millis(100);
 
+/// Adds `dir` to `list`, unless it merely vanished during the walk.
+fn note_unreadable(list: &mut Unreadable, dir: &Path, error: &std::io::Error) {
+    if error.kind() != std::io::ErrorKind::NotFound {
+        tracing::debug!(folder = %dir.display(), "cannot read folder: {error}");
+        list.push((dir.to_owned(), super::io_reason(error)));
+    }
+}
+
 /// What the poll backend saw last, per path.
 pub type PollSnapshot = HashMap<PathBuf, Identity>;
 
-/// Walks `watched` and compares with `previous`: returns the new snapshot, the new or
-/// changed files, and the paths gone (blocking). A first walk (`previous` empty and
-/// `report_new` false) only takes the snapshot.
-pub fn poll_once(
-    watched: &Watched,
-    previous: &PollSnapshot,
-    report_new: bool,
-) -> (PollSnapshot, Vec<FoundFile>, Vec<PathBuf>) {
+/// What one poll walk found.
+#[derive(Debug, Default)]
+pub struct Polled {
+    pub snapshot: PollSnapshot,
+    /// New or changed files.
+    pub changed: Vec<FoundFile>,
+    /// Paths no longer there.
+    pub gone: Vec<PathBuf>,
+    pub unreadable: Unreadable,
+}
+
+/// Walks `watched` and compares with `previous` (blocking). A first walk (`previous` empty
+/// and `report_new` false) only takes the snapshot.
+pub fn poll_once(watched: &Watched, previous: &PollSnapshot, report_new: bool) -> Polled {
     struct Poll<'a> {
         previous: &'a PollSnapshot,
         report_new: bool,
         now: PollSnapshot,
         changed: Vec<FoundFile>,
+        unreadable: Unreadable,
     }
     impl Visitor for Poll<'_> {
         fn files(&mut self, _dir: &Path, files: Vec<FoundFile>) {
@@ -287,28 +322,38 @@ pub fn poll_once(
                 self.now.insert(f.path, f.identity);
             }
         }
-        fn unreadable(&mut self, _dir: &Path, _error: &std::io::Error) {}
+        fn unreadable(&mut self, dir: &Path, error: &std::io::Error) {
+            note_unreadable(&mut self.unreadable, dir, error);
+        }
     }
     let mut poll = Poll {
         previous,
         report_new,
         now: HashMap::with_capacity(previous.len()),
         changed: Vec::new(),
+        unreadable: Vec::new(),
     };
     walk::walk(watched, &watched.config.path, &mut poll);
+    // Files below a folder that became unreadable are not gone: they come back with it.
     let gone = previous
         .keys()
         .filter(|p| !poll.now.contains_key(*p))
+        .filter(|p| !poll.unreadable.iter().any(|(d, _)| p.starts_with(d)))
         .cloned()
         .collect();
-    (poll.now, poll.changed, gone)
+    Polled {
+        snapshot: poll.now,
+        changed: poll.changed,
+        gone,
+        unreadable: poll.unreadable,
+    }
 }
 
 /// What arming a folder gave.
 pub enum Armed {
-    Native(Native, usize),
-    /// The first snapshot, and why polling (`None`: configured).
-    Poll(PollSnapshot, Option<String>),
+    Native(Native, Extended),
+    /// The first walk, and why polling (`None`: configured).
+    Poll(Polled, Option<String>),
     Failed(String),
 }
 
@@ -327,44 +372,52 @@ pub fn arm(
     };
     let why_poll = match choice {
         Ok(()) => match Native::arm(watched, sink, generation) {
-            Ok((native, dirs)) => return Armed::Native(native, dirs),
+            Ok((native, found)) => return Armed::Native(native, found),
             Err(e) if mode == WatchMode::Native => return Armed::Failed(e.message().to_owned()),
             Err(e) => Some(e.message().to_owned()),
         },
         Err(_) if mode == WatchMode::Poll => None,
         Err(why) => Some(why),
     };
-    let (snapshot, _, _) = poll_once(watched, &PollSnapshot::new(), false);
-    Armed::Poll(snapshot, why_poll)
+    Armed::Poll(poll_once(watched, &PollSnapshot::new(), false), why_poll)
 }
 
-/// The poll backend of one folder: walks it every `every` and reports the differences.
+/// The poll backend of one folder: walks it every `every` and reports the differences,
+/// starting from the first walk `first`.
 pub async fn poll(
     watched: Watched,
-    mut snapshot: PollSnapshot,
+    first: Polled,
     every: std::time::Duration,
     tx: mpsc::Sender<Input>,
     stop: CancellationToken,
 ) {
+    let mut snapshot = first.snapshot;
+    let mut unreadable = first.unreadable;
     loop {
         tokio::select! {
             () = tokio::time::sleep(every) => {}
             () = stop.cancelled() => return,
         }
         let w = watched.clone();
-        let Ok((next, changed, gone)) =
-            tokio::task::spawn_blocking(move || poll_once(&w, &snapshot, true)).await
+        let Ok(polled) = tokio::task::spawn_blocking(move || poll_once(&w, &snapshot, true)).await
         else {
             return;
         };
-        snapshot = next;
-        for file in changed {
+        snapshot = polled.snapshot;
+        if polled.unreadable != unreadable {
+            unreadable = polled.unreadable;
+            let (watch, folders) = (watched.index, unreadable.clone());
+            if tx.send(Input::Unreadable { watch, folders }).await.is_err() {
+                return;
+            }
+        }
+        for file in polled.changed {
             let watch = watched.index;
             if tx.send(Input::Seen { watch, file }).await.is_err() {
                 return;
             }
         }
-        for path in gone {
+        for path in polled.gone {
             if tx.send(Input::Gone { path }).await.is_err() {
                 return;
             }
@@ -409,16 +462,19 @@ mod tests {
         std::fs::write(root.join("a/old.jpg"), b"1").unwrap();
         std::fs::write(root.join("gone.jpg"), b"1").unwrap();
         let w = watched(&root, "");
-        let (snap, changed, _) = poll_once(&w, &PollSnapshot::new(), false);
-        assert!(changed.is_empty(), "the first walk only takes the snapshot");
+        let first = poll_once(&w, &PollSnapshot::new(), false);
+        assert!(
+            first.changed.is_empty(),
+            "the first walk only takes the snapshot"
+        );
         std::fs::write(root.join("a/old.jpg"), b"12").unwrap();
         std::fs::write(root.join("a/new.jpg"), b"1").unwrap();
         std::fs::remove_file(root.join("gone.jpg")).unwrap();
-        let (_, changed, gone) = poll_once(&w, &snap, true);
-        let mut names: Vec<_> = changed.iter().map(|f| f.path.clone()).collect();
+        let next = poll_once(&w, &first.snapshot, true);
+        let mut names: Vec<_> = next.changed.iter().map(|f| f.path.clone()).collect();
         names.sort();
         assert_eq!(names, [root.join("a/new.jpg"), root.join("a/old.jpg")]);
-        assert_eq!(gone, [root.join("gone.jpg")]);
+        assert_eq!(next.gone, [root.join("gone.jpg")]);
     }
 
     #[tokio::test]
@@ -457,8 +513,8 @@ mod tests {
             wake: Arc::default(),
         };
         let w = watched(&root, "");
-        let (native, dirs) = Native::arm(&w, sink, 7).unwrap();
-        assert_eq!(dirs, 3, "cam, a, a/b");
+        let (native, found) = Native::arm(&w, sink, 7).unwrap();
+        assert_eq!(found.dirs, 3, "cam, a, a/b");
         std::fs::write(root.join("a/b/x.jpg"), b"x").unwrap();
         let Some(Input::Event {
             watch,

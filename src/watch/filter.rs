@@ -108,6 +108,13 @@ fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// The media kind and MIME type the bytes really are.
 fn sniff(head: &[u8], claimed: MediaKind, ext: &str) -> Option<(MediaKind, String)> {
+    if claimed == MediaKind::Photo && is_camera_raw(head) {
+        let mime = mime_guess::from_ext(ext)
+            .first_raw()
+            .unwrap_or("image/x-raw")
+            .to_owned();
+        return Some((MediaKind::Photo, mime));
+    }
     if let Some(t) = infer::get(head) {
         let kind = match t.matcher_type() {
             infer::MatcherType::Image => MediaKind::Photo,
@@ -134,9 +141,34 @@ fn sniff(head: &[u8], claimed: MediaKind, ext: &str) -> Option<(MediaKind, Strin
     }
 }
 
+/// Camera raw formats whose headers are not plain TIFF: Canon CR3 (ISO-BMFF brand `crx `),
+/// Panasonic RW2 (`IIU\0`), Olympus ORF (`IIRO`, `IIRS`, `MMOR`), Fujifilm RAF.
+fn is_camera_raw(head: &[u8]) -> bool {
+    head.get(4..12) == Some(b"ftypcrx ".as_slice())
+        || head.starts_with(b"IIU\0")
+        || head.starts_with(b"IIRO")
+        || head.starts_with(b"IIRS")
+        || head.starts_with(b"MMOR")
+        || head.starts_with(b"FUJIFILMCCD-RAW")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn camera_raw_headers_are_photos() {
+        for (head, ext) in [
+            (&b"\0\0\0\x18ftypcrx \0\0\0\x01"[..], "cr3"),
+            (b"IIU\0\x18\0\0\0", "rw2"),
+            (b"IIRO\x08\0\0\0", "orf"),
+            (b"FUJIFILMCCD-RAW 0201", "raf"),
+            (b"II*\0\x08\0\0\0", "nef"),
+        ] {
+            let (kind, _) = sniff(head, MediaKind::Photo, ext).unwrap_or_else(|| panic!("{ext}"));
+            assert_eq!(kind, MediaKind::Photo, "{ext}");
+        }
+    }
 
     #[test]
     fn clutter_is_ignored_by_name() {

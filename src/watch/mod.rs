@@ -7,11 +7,13 @@
 //! - [`watcher`]: the daemon's live view: inotify or polling per folder ([`backend`]), the
 //!   quiet period before a file is queued ([`settle`]), re-arming a folder that comes back.
 //! - [`filter`]: what is media, by name, type and size.
+//! - [`complete`]: whether a file's bytes are all there, by its structure.
 //!
 //! Every stage records through the store ([`scan::record_files`]); nothing here uploads.
 
 pub mod album;
 pub mod backend;
+pub mod complete;
 pub mod date;
 pub mod filter;
 pub mod rules;
@@ -20,7 +22,7 @@ pub mod settle;
 pub mod walk;
 pub mod watcher;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{AfterUpload, WatchConfig};
@@ -152,6 +154,54 @@ pub fn explain(watches: &[WatchConfig], path: &Path) -> Option<String> {
         ));
     }
     rules.explain(rel, is_dir)
+}
+
+/// An I/O error as a folder problem reads in status: "permission denied" rather than the
+/// raw OS text.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        std::io::ErrorKind::NotFound => "not found".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// The status message of a watched folder with folders below it that cannot be read, or
+/// `None` when there are none.
+pub fn unreadable_message<'a>(
+    folders: impl IntoIterator<Item = &'a (PathBuf, String)>,
+) -> Option<String> {
+    let folders: Vec<_> = folders.into_iter().collect();
+    let (first, why) = folders.first()?;
+    let first = crate::paths::shown(first);
+    Some(match folders.len() {
+        1 => format!("cannot read the folder {first} ({why}); its files are not uploaded"),
+        n => format!("cannot read {n} folders, e.g. {first} ({why}); their files are not uploaded"),
+    })
+}
+
+/// For `gphotosd status PATH`: the folder between the watched folder and `path` that
+/// cannot be read, as a reason why the file is not seen.
+pub fn unreadable_folder_of(watches: &[WatchConfig], path: &Path) -> Option<String> {
+    let root = &watches.iter().find(|w| path.starts_with(&w.path))?.path;
+    let mut dir = root.clone();
+    let rel = path.parent()?.strip_prefix(root).ok()?;
+    for part in std::iter::once(None).chain(rel.components().map(Some)) {
+        if let Some(part) = part {
+            dir.push(part);
+        }
+        if let Err(e) = std::fs::read_dir(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Some(format!(
+                "the folder {} cannot be read ({}): gphotosd cannot see this file until \
+                 it can",
+                crate::paths::shown(&dir),
+                io_reason(&e)
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@
 //!
 //! In the daemon, a file modified less than a settle period ago may still be being
 //! written: the scan hands it back ([`ScanReport::young`]) for the watcher to settle
-//! instead of queueing it half-copied.
+//! instead of queueing it half-copied. A new or changed file whose structure says bytes
+//! are missing ([`complete::check`]) and that was modified within `incomplete_wait` is not
+//! recorded either ([`ScanReport::incomplete`]): the daemon holds it in its watcher, `sync`
+//! reports it as not finished.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::AfterUpload;
 use crate::store::{ScanOutcome, ScannedFile, Store, StoreError};
 
+use super::complete::{self, Completeness};
 use super::walk::{self, FoundFile, Identity, Visitor};
 use super::{Watched, date, filter};
 
@@ -29,18 +33,31 @@ pub struct ScanReport {
     pub unreadable: Vec<(PathBuf, String)>,
     /// New or changed files too recently modified to queue: (`watch[N]`, file).
     pub young: Vec<(usize, FoundFile)>,
+    /// New or changed files that look incomplete and were modified recently:
+    /// (`watch[N]`, file, what is missing).
+    pub incomplete: Vec<(usize, FoundFile, String)>,
 }
 
-/// Scans every watched folder. `young`: files modified within this period are handed back
-/// instead of recorded (`None` records everything). Blocking: call from a blocking thread.
+/// Which files a scan leaves unrecorded, as still being written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Holds {
+    /// Files modified within this period (`None`: no such hold).
+    pub young: Option<Duration>,
+    /// Files that look incomplete and were modified within this period (`None`: none are
+    /// checked).
+    pub incomplete: Option<Duration>,
+}
+
+/// Scans every watched folder. Files `holds` names are handed back instead of recorded
+/// (the default records everything). Blocking: call from a blocking thread.
 pub fn scan_all(
     store: &Store,
     watched: &[Watched],
-    young: Option<Duration>,
+    holds: Holds,
 ) -> Result<ScanReport, StoreError> {
     let mut report = ScanReport::default();
     for w in watched {
-        scan_folder(store, w, &w.config.path, young, &mut report)?;
+        scan_folder(store, w, &w.config.path, holds, &mut report)?;
     }
     Ok(report)
 }
@@ -50,13 +67,14 @@ pub fn scan_folder(
     store: &Store,
     watched: &Watched,
     start: &Path,
-    young: Option<Duration>,
+    holds: Holds,
     report: &mut ScanReport,
 ) -> Result<(), StoreError> {
     struct Scan<'a> {
         store: &'a Store,
         watched: &'a Watched,
         young_after_ns: Option<i64>,
+        incomplete_wait: Option<Duration>,
         report: &'a mut ScanReport,
         error: Option<StoreError>,
     }
@@ -70,7 +88,7 @@ pub fn scan_folder(
                     self.store,
                     self.watched,
                     files,
-                    self.young_after_ns,
+                    (self.young_after_ns, self.incomplete_wait),
                     self.report,
                 )
             {
@@ -80,10 +98,10 @@ pub fn scan_folder(
         fn unreadable(&mut self, dir: &Path, error: &std::io::Error) {
             self.report
                 .unreadable
-                .push((dir.to_owned(), error.to_string()));
+                .push((dir.to_owned(), super::io_reason(error)));
         }
     }
-    let young_after_ns = young.map(|d| {
+    let young_after_ns = holds.young.map(|d| {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -93,6 +111,7 @@ pub fn scan_folder(
         store,
         watched,
         young_after_ns,
+        incomplete_wait: holds.incomplete,
         report,
         error: None,
     };
@@ -100,12 +119,13 @@ pub fn scan_folder(
     scan.error.map_or(Ok(()), Err)
 }
 
-/// One folder's files: skip the unchanged, hand back the young, record the rest.
+/// One folder's files: skip the unchanged, hand back the young and the recent incomplete
+/// ones, record the rest.
 fn reconcile(
     store: &Store,
     watched: &Watched,
     files: Vec<FoundFile>,
-    young_after_ns: Option<i64>,
+    (young_after_ns, incomplete_wait): (Option<i64>, Option<Duration>),
     report: &mut ScanReport,
 ) -> Result<(), StoreError> {
     let known: Vec<bool> = store.call_blocking(|db| {
@@ -123,11 +143,28 @@ fn reconcile(
             report.unchanged += 1;
         } else if young_after_ns.is_some_and(|t| file.identity.mtime_ns > t) {
             report.young.push((watched.index, file));
+        } else if let Some(why) = incomplete_wait.and_then(|w| looks_incomplete(&file, w)) {
+            report.incomplete.push((watched.index, file, why));
         } else {
             fresh.push(file);
         }
     }
     record_files(store, watched, fresh, report)
+}
+
+/// What is missing from `file`, when it looks incomplete and was modified within `wait`
+/// (an older file is uploaded as it is, without being read here). Only a file that would
+/// be uploaded is checked: one skipped anyway (too large, not media) holds nothing back.
+pub fn looks_incomplete(file: &FoundFile, wait: Duration) -> Option<String> {
+    if !complete::is_recent(file.identity.mtime_ns, wait)
+        || filter::classify(&file.path, file.identity.size).is_err()
+    {
+        return None;
+    }
+    match complete::check(&file.path) {
+        Completeness::Incomplete(why) => Some(why),
+        Completeness::Complete | Completeness::Unchecked => None,
+    }
 }
 
 /// Classifies and records files that settled or were found by a scan (a file whose row
@@ -215,7 +252,11 @@ mod tests {
     use super::*;
     use crate::watch::tests::watched;
 
-    const JPEG: &[u8] = &[0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F'];
+    /// A minimal complete JPEG: SOI, APP0 (JFIF), an empty scan, EOI.
+    const JPEG: &[u8] = &[
+        0xff, 0xd8, 0xff, 0xe0, 0, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0, 0,
+        0xff, 0xda, 0, 2, 0, 0xff, 0xd9,
+    ];
 
     #[test]
     fn a_second_scan_reads_nothing_and_young_files_wait() {
@@ -230,15 +271,50 @@ mod tests {
             "album = \"{folder}\"\nafter_upload = \"delete\"",
         )];
 
-        let young = scan_all(&store, &w, Some(Duration::from_secs(3600))).unwrap();
+        let hour = Some(Duration::from_secs(3600));
+        let young = scan_all(
+            &store,
+            &w,
+            Holds {
+                young: hour,
+                incomplete: hour,
+            },
+        )
+        .unwrap();
         assert_eq!((young.new, young.young.len()), (0, 2));
 
-        let first = scan_all(&store, &w, None).unwrap();
+        // A truncated PNG modified just now waits; the rest is recorded.
+        let png = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/IMG_0003.PNG"),
+        )
+        .unwrap();
+        std::fs::write(root.join("half.png"), &png[..png.len() / 2]).unwrap();
+        let holds = Holds {
+            young: None,
+            incomplete: hour,
+        };
+        let first = scan_all(&store, &w, holds).unwrap();
         assert_eq!((first.new, first.unchanged), (2, 0));
-        let second = scan_all(&store, &w, Some(Duration::from_secs(3600))).unwrap();
+        assert_eq!(first.incomplete.len(), 1);
+        assert!(
+            first.incomplete[0].2.contains("IEND"),
+            "{:?}",
+            first.incomplete
+        );
+        let second = scan_all(&store, &w, Holds::default()).unwrap();
+        assert_eq!((second.new, second.unchanged), (1, 2), "no longer held");
+        let second = scan_all(
+            &store,
+            &w,
+            Holds {
+                young: hour,
+                incomplete: hour,
+            },
+        )
+        .unwrap();
         assert_eq!(
             (second.new, second.unchanged, second.young.len()),
-            (0, 2, 0)
+            (0, 3, 0)
         );
 
         let row = store

@@ -7,7 +7,12 @@
 //! met a freshly written file) carry the size/mtime/inode seen; such a path settles only
 //! when a later `stat`, a quiet period on, sees the same identity. A writer that keeps a
 //! file open without writing for longer than [`WRITER_GRACE_FACTOR`] quiet periods is
-//! assumed gone (its close event may have been lost).
+//! assumed gone (its close event may have been lost). Observations wait their own, longer
+//! quiet period: with polling, two polls must have seen the file unchanged.
+//!
+//! A file that settled but whose structure says it is incomplete is [held](Settler::hold)
+//! until a given time: nothing may announce that its writer is back (a share, a lost
+//! event), so the settler looks at it again by itself then.
 //!
 //! The settler is plain data driven by the caller's clock, so its rules are unit-tested
 //! without sleeping.
@@ -42,12 +47,16 @@ struct Entry {
     expect: Option<Identity>,
     quiet_since: Instant,
     writing: bool,
+    /// Held (it looked incomplete) until then, unless it changes first.
+    hold_until: Option<Instant>,
 }
 
 /// Paths waiting to be quiet.
 #[derive(Debug)]
 pub struct Settler {
     quiet: Duration,
+    /// The quiet period of paths known only by observations.
+    observed_quiet: Duration,
     entries: HashMap<PathBuf, Entry>,
 }
 
@@ -60,10 +69,12 @@ pub struct Settled {
 }
 
 impl Settler {
-    /// A settler with this quiet period.
-    pub fn new(quiet: Duration) -> Settler {
+    /// A settler with this quiet period for events, and `observed_quiet` (at least as
+    /// long) for observations.
+    pub fn new(quiet: Duration, observed_quiet: Duration) -> Settler {
         Settler {
             quiet,
+            observed_quiet: observed_quiet.max(quiet),
             entries: HashMap::new(),
         }
     }
@@ -85,16 +96,19 @@ impl Settler {
             expect: None,
             quiet_since: now,
             writing: false,
+            hold_until: None,
         });
         match hint {
             Hint::Seen(identity) => {
                 if entry.expect != Some(identity) {
                     entry.expect = Some(identity);
                     entry.quiet_since = now;
+                    entry.hold_until = None;
                 }
             }
             Hint::Changed | Hint::Written | Hint::Closed => {
                 entry.expect = None;
+                entry.hold_until = None;
                 entry.quiet_since = now;
                 entry.writing = match hint {
                     Hint::Written => true,
@@ -105,14 +119,50 @@ impl Settler {
         }
     }
 
+    /// Holds `path`, seen with `identity`, until `until`: it settled but looked
+    /// incomplete. A change (event or different identity) ends the hold early.
+    pub fn hold(
+        &mut self,
+        watch: usize,
+        path: PathBuf,
+        identity: Identity,
+        until: Instant,
+        now: Instant,
+    ) {
+        self.entries.insert(
+            path,
+            Entry {
+                watch,
+                expect: Some(identity),
+                quiet_since: now,
+                writing: false,
+                hold_until: Some(until),
+            },
+        );
+    }
+
     /// Stops holding `path` (it was removed or renamed away).
     pub fn forget(&mut self, path: &Path) {
         self.entries.remove(path);
     }
 
+    /// When `e` is due to be looked at.
+    fn due_at(&self, e: &Entry) -> Instant {
+        if let Some(until) = e.hold_until {
+            return until;
+        }
+        let wait = if e.writing {
+            self.quiet * WRITER_GRACE_FACTOR
+        } else if e.expect.is_some() {
+            self.observed_quiet
+        } else {
+            self.quiet
+        };
+        e.quiet_since + wait
+    }
+
     fn is_due(&self, e: &Entry, now: Instant) -> bool {
-        let quiet_for = now.saturating_duration_since(e.quiet_since);
-        quiet_for >= self.quiet && (!e.writing || quiet_for >= self.quiet * WRITER_GRACE_FACTOR)
+        now >= self.due_at(e)
     }
 
     /// Paths quiet long enough to be looked at now.
@@ -126,17 +176,7 @@ impl Settler {
 
     /// When the next path may be due, if any is held.
     pub fn next_due(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .map(|e| {
-                let wait = if e.writing {
-                    self.quiet * WRITER_GRACE_FACTOR
-                } else {
-                    self.quiet
-                };
-                e.quiet_since + wait
-            })
-            .min()
+        self.entries.values().map(|e| self.due_at(e)).min()
     }
 
     /// Records what a `stat` of a due `path` found (`None`: gone, or not a regular file).
@@ -157,6 +197,7 @@ impl Settler {
             Some(expected) if expected != found => {
                 entry.expect = Some(found);
                 entry.quiet_since = now;
+                entry.hold_until = None;
                 None
             }
             _ => {
@@ -189,7 +230,7 @@ mod tests {
     #[test]
     fn events_hold_a_file_until_they_stop_for_the_quiet_period() {
         let t0 = Instant::now();
-        let mut s = Settler::new(Q);
+        let mut s = Settler::new(Q, Q);
         let p = PathBuf::from("/cam/a.jpg");
         s.note(1, p.clone(), Hint::Changed, t0);
         s.note(1, p.clone(), Hint::Closed, t0 + Duration::from_secs(1));
@@ -207,7 +248,7 @@ mod tests {
     #[test]
     fn an_open_writer_delays_settling_up_to_the_grace() {
         let t0 = Instant::now();
-        let mut s = Settler::new(Q);
+        let mut s = Settler::new(Q, Q);
         let p = PathBuf::from("/cam/slow.mp4");
         s.note(1, p.clone(), Hint::Written, t0);
         assert!(
@@ -220,7 +261,7 @@ mod tests {
     #[test]
     fn an_observation_settles_only_when_a_later_look_agrees() {
         let t0 = Instant::now();
-        let mut s = Settler::new(Q);
+        let mut s = Settler::new(Q, Q);
         let p = PathBuf::from("/nfs/a.mov");
         s.note(2, p.clone(), Hint::Seen(id(10)), t0);
         // The same observation again does not restart the clock.
@@ -239,9 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn observations_wait_their_longer_quiet_period_and_holds_end_on_change() {
+        let t0 = Instant::now();
+        let mut s = Settler::new(Q, Q * 3);
+        let p = PathBuf::from("/nfs/b.png");
+        s.note(1, p.clone(), Hint::Seen(id(10)), t0);
+        assert!(s.due(t0 + Q).is_empty(), "one poll period is not enough");
+        assert_eq!(s.due(t0 + Q * 3), vec![p.clone()]);
+        let settled = s.checked(&p, Some(id(10)), t0 + Q * 3).unwrap();
+        // It looked incomplete: held for a minute, however quiet.
+        let until = t0 + Duration::from_secs(60);
+        s.hold(1, p.clone(), settled.identity, until, t0 + Q * 3);
+        assert!(s.due(t0 + Q * 10).is_empty());
+        assert_eq!(s.next_due(), Some(until));
+        assert_eq!(s.due(until), vec![p.clone()]);
+        // It grew: the hold ends, the normal quiet period applies.
+        s.note(1, p.clone(), Hint::Seen(id(20)), t0 + Q * 4);
+        assert_eq!(s.next_due(), Some(t0 + Q * 7));
+    }
+
+    #[test]
     fn a_vanished_path_is_dropped() {
         let t0 = Instant::now();
-        let mut s = Settler::new(Q);
+        let mut s = Settler::new(Q, Q);
         let p = PathBuf::from("/cam/.tmp");
         s.note(1, p.clone(), Hint::Changed, t0);
         assert_eq!(s.checked(&p, None, t0 + Q), None);

@@ -7,6 +7,11 @@
 //! A folder that appears (created, moved in) is watched and walked at once, as its files
 //! made no events of their own.
 //!
+//! A settled file whose structure says it is incomplete ([`super::complete`]) is held in the
+//! settler, not queued, until it changes or `incomplete_wait` has passed since it last did.
+//! A folder below a watched one that cannot be read is left out, shown in `status`, and
+//! tried again every `poll_interval` (a poller meets it on each walk anyway).
+//!
 //! Events can be lost (a full queue), so an overflow asks for a full reconciling scan
 //! (`rescan_now`), as does a folder that comes back: every `poll_interval` each watched
 //! folder is looked at, and one that vanished (unmounted disk, remounted share) is re-armed
@@ -16,7 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use notify::EventKind;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
@@ -26,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ScanConfig;
 use crate::store::{RootMode, Store, StoreError};
 
-use super::backend::{self, ArmError, Armed, Input, Native, Sink, arm, poll};
+use super::backend::{self, ArmError, Armed, Extended, Input, Native, Sink, Unreadable, arm, poll};
 use super::scan::{self, ScanReport};
 use super::settle::{Hint, Settler};
 use super::walk::{FoundFile, Identity};
@@ -64,6 +69,10 @@ struct Root {
     /// Why inotify failed for it at run time; it polls (in `auto`) until the daemon
     /// restarts.
     degraded: Option<String>,
+    /// How it is watched, as last armed: mode, health and message for `status`.
+    armed: Option<(RootMode, bool, String)>,
+    /// Folders below it that cannot be read: not watched, their files unseen.
+    unreadable: Unreadable,
 }
 
 /// Hands files found elsewhere (a scan's young files) to the watcher to settle.
@@ -88,6 +97,8 @@ pub struct Watcher {
     /// Folders (or paths of unknown type) to look at before settling.
     explore: Vec<(usize, PathBuf)>,
     check_roots: bool,
+    /// Roots whose unreadable folders changed: their status is recorded again.
+    dirty: Vec<usize>,
     stop: CancellationToken,
 }
 
@@ -105,11 +116,17 @@ impl Watcher {
                 backend: Backend::Idle,
                 generation: 0,
                 degraded: None,
+                armed: None,
+                unreadable: Vec::new(),
             })
             .collect();
         ctx.store.call(|db| db.clear_watch_roots()).await?;
         let mut watcher = Watcher {
-            settler: Settler::new(ctx.settings.settle),
+            // Observations (polls, scans) settle only when two polls agree.
+            settler: Settler::new(
+                ctx.settings.settle,
+                ctx.settings.settle.max(ctx.settings.poll_interval),
+            ),
             ctx,
             sink: Sink {
                 tx,
@@ -121,6 +138,7 @@ impl Watcher {
             generations: 0,
             explore: Vec::new(),
             check_roots: false,
+            dirty: Vec::new(),
             stop,
         };
         for i in 0..watcher.roots.len() {
@@ -169,10 +187,14 @@ impl Watcher {
             if std::mem::take(&mut self.check_roots) {
                 for i in 0..self.roots.len() {
                     self.check_root(i).await?;
+                    self.retry_unreadable(i).await;
                 }
             }
             if !self.explore.is_empty() {
                 self.explore().await;
+            }
+            for i in std::mem::take(&mut self.dirty) {
+                self.record_status(i).await?;
             }
             self.settle_due().await?;
         }
@@ -200,6 +222,13 @@ impl Watcher {
             }
             Input::Gone { path } => {
                 self.settler.forget(&path);
+                return;
+            }
+            Input::Unreadable { watch, folders } => {
+                if let Some(i) = self.root_index(watch) {
+                    self.roots[i].unreadable = folders;
+                    self.dirty.push(i);
+                }
                 return;
             }
             Input::Event {
@@ -295,8 +324,11 @@ impl Watcher {
                             continue;
                         }
                         let files = match native {
-                            Some(n) => n.extend(&watched, &path, true).map(|(_, f)| f),
-                            None => Ok(files_below(&watched, &path)),
+                            Some(n) => n.extend(&watched, &path, true),
+                            None => Ok(Extended {
+                                files: files_below(&watched, &path),
+                                ..Extended::default()
+                            }),
                         };
                         out.push((watch, Err(files)));
                     }
@@ -311,10 +343,16 @@ impl Watcher {
         for (watch, found) in found {
             match found {
                 Ok(file) => self.settler.note(watch, file, Hint::Changed, now),
-                Err(Ok(files)) => {
-                    for f in files {
+                Err(Ok(found)) => {
+                    for f in found.files {
                         self.settler
                             .note(watch, f.path, Hint::Seen(f.identity), now);
+                    }
+                    if !found.unreadable.is_empty()
+                        && let Some(i) = self.root_index(watch)
+                    {
+                        self.roots[i].unreadable.extend(found.unreadable);
+                        self.dirty.push(i);
                     }
                 }
                 Err(Err(ArmError::Limit(message))) => {
@@ -364,6 +402,10 @@ impl Watcher {
         if settled.is_empty() {
             return Ok(());
         }
+        let settled = self.hold_incomplete(settled).await?;
+        if settled.is_empty() {
+            return Ok(());
+        }
         let (store, watched) = (self.ctx.store.clone(), self.ctx.watched.clone());
         let report = tokio::task::spawn_blocking(move || {
             let mut report = ScanReport::default();
@@ -388,6 +430,87 @@ impl Watcher {
             self.ctx.work_queued.notify_waiters();
         }
         Ok(())
+    }
+
+    /// Returns the settled files that look complete (or are old enough to be uploaded as
+    /// they are); holds the others in the settler until they are that old.
+    async fn hold_incomplete(
+        &mut self,
+        settled: Vec<(usize, FoundFile)>,
+    ) -> Result<Vec<(usize, FoundFile)>, StoreError> {
+        let wait = self.ctx.settings.incomplete_wait;
+        let judged = tokio::task::spawn_blocking(move || {
+            settled
+                .into_iter()
+                .map(|(watch, f)| {
+                    let why = scan::looks_incomplete(&f, wait);
+                    (watch, f, why)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        let now = Instant::now();
+        let mut ready = Vec::with_capacity(judged.len());
+        for (watch, file, why) in judged {
+            let Some(why) = why else {
+                ready.push((watch, file));
+                continue;
+            };
+            let message = super::complete::waiting_message(&why, wait);
+            tracing::info!(file = %crate::paths::shown(&file.path), "{message}");
+            let until = now + hold_for(file.identity.mtime_ns, wait).max(self.ctx.settings.settle);
+            self.settler
+                .hold(watch, file.path, file.identity, until, now);
+        }
+        Ok(ready)
+    }
+
+    /// Tries the unreadable folders of `roots[i]` again (native only: a poller walks into
+    /// them by itself); those now readable are watched and their files settled.
+    async fn retry_unreadable(&mut self, i: usize) {
+        let root = &self.roots[i];
+        let Backend::Native(native) = &root.backend else {
+            return;
+        };
+        if root.unreadable.is_empty() {
+            return;
+        }
+        let (native, watched) = (Arc::clone(native), root.watched.clone());
+        let folders = root.unreadable.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let mut still = Vec::new();
+            let mut files = Vec::new();
+            for (dir, why) in folders {
+                match native.extend(&watched, &dir, true) {
+                    Ok(found) => {
+                        files.extend(found.files);
+                        still.extend(found.unreadable);
+                    }
+                    Err(e) => {
+                        tracing::debug!("cannot watch {}: {}", dir.display(), e.message());
+                        still.push((dir, why));
+                    }
+                }
+            }
+            (still, files)
+        })
+        .await;
+        let Ok((still, files)) = found else {
+            return;
+        };
+        let (now, watch) = (Instant::now(), self.roots[i].watched.index);
+        if !files.is_empty() {
+            tracing::info!(files = files.len(), "a folder became readable; watching it");
+        }
+        for f in files {
+            self.settler
+                .note(watch, f.path, Hint::Seen(f.identity), now);
+        }
+        if still != self.roots[i].unreadable {
+            self.roots[i].unreadable = still;
+            self.dirty.push(i);
+        }
     }
 
     /// inotify failed at run time (watch limit): poll instead, where allowed.
@@ -423,6 +546,7 @@ impl Watcher {
             stop.cancel();
         }
         root.id = id;
+        root.unreadable.clear();
         if id.is_none() {
             tracing::warn!(folder = %path.display(), "watched folder is missing; waiting for it to come back");
             let msg =
@@ -437,17 +561,25 @@ impl Watcher {
                 .await
                 .map_err(|e| StoreError::Task(e.to_string()))?;
         let (backend, status) = match armed {
-            Armed::Native(native, dirs) => (
-                Backend::Native(Arc::new(native)),
-                (RootMode::Native, true, format!("inotify on {dirs} folders")),
-            ),
-            Armed::Poll(snapshot, why) => {
+            Armed::Native(native, found) => {
+                self.roots[i].unreadable = found.unreadable;
+                (
+                    Backend::Native(Arc::new(native)),
+                    (
+                        RootMode::Native,
+                        true,
+                        format!("inotify on {} folders", found.dirs),
+                    ),
+                )
+            }
+            Armed::Poll(polled, why) => {
+                self.roots[i].unreadable.clone_from(&polled.unreadable);
                 let stop = self.stop.child_token();
                 let watched = self.roots[i].watched.clone();
                 let every = self.ctx.settings.poll_interval;
                 tokio::spawn(poll(
                     watched,
-                    snapshot,
+                    polled,
                     every,
                     self.sink.tx.clone(),
                     stop.clone(),
@@ -477,10 +609,27 @@ impl Watcher {
             tracing::info!(folder = %path.display(), "watching the folder again");
         }
         self.roots[i].backend = backend;
+        self.roots[i].armed = Some(status);
         if !first {
             self.ctx.rescan_now.notify_one();
         }
-        self.record_root(i, status.0, status.1, &status.2).await
+        self.record_status(i).await
+    }
+
+    /// Records how `roots[i]` is watched, with its unreadable folders (then unhealthy).
+    async fn record_status(&self, i: usize) -> Result<(), StoreError> {
+        let root = &self.roots[i];
+        let Some((mode, healthy, message)) = root.armed.clone() else {
+            return Ok(());
+        };
+        match super::unreadable_message(&root.unreadable) {
+            Some(problem) => {
+                tracing::warn!(folder = %crate::paths::shown(&root.watched.config.path), "{problem}");
+                let message = format!("{message}; {problem}");
+                self.record_root(i, mode, false, &message).await
+            }
+            None => self.record_root(i, mode, healthy, &message).await,
+        }
     }
 
     async fn record_root(
@@ -497,6 +646,15 @@ impl Watcher {
             .call(move |db| db.set_watch_root(&path, index, mode, healthy, Some(&message)))
             .await
     }
+}
+
+/// How long after now a file modified at `mtime_ns` turns `wait` old.
+fn hold_for(mtime_ns: i64, wait: Duration) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let modified = Duration::from_nanos(u64::try_from(mtime_ns).unwrap_or(0));
+    (modified + wait).saturating_sub(now)
 }
 
 enum Kind {

@@ -208,3 +208,30 @@ async fn storage_full_pauses_with_files_kept_for_later() {
     setup.sync().await.expect_code(0);
     assert_all_done_once(&setup, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_quota_pause_survives_a_restart_and_sends_nothing_more() {
+    let setup = Setup::new().await;
+    two_photos(&setup);
+    setup
+        .emu
+        .inject(Fault::new(Endpoint::RawUpload, FaultAction::DailyQuota).times(100));
+    setup.sync().await.expect_code(75);
+    let spent = setup.emu.state().api_requests_today;
+    // Cron runs it again the same day: it must not spend a request.
+    let run = setup.sync().await;
+    run.expect_code(75);
+    assert_eq!(
+        setup.emu.state().api_requests_today,
+        spent,
+        "{}",
+        run.stderr
+    );
+    assert!(setup.emu.state().violations.is_empty());
+    let out = setup.command("status").output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("The last run ended PAUSED (daily_quota)"),
+        "{text}"
+    );
+}

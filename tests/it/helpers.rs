@@ -182,10 +182,18 @@ path = "{camera}"
     }
 
     fn spawn(&self, sub: &str) -> Daemon {
+        self.spawn_command(self.command(sub), sub)
+    }
+
+    /// Starts `gphotosd SUB` as [`Setup::command_unprivileged`] runs it.
+    pub fn spawn_unprivileged(&self, sub: &str) -> Daemon {
+        self.spawn_command(self.command_unprivileged(sub), sub)
+    }
+
+    fn spawn_command(&self, mut cmd: tokio::process::Command, sub: &str) -> Daemon {
         let log = self.dir.path().join(format!("{sub}-{}.log", rand_suffix()));
         let file = std::fs::File::create(&log).unwrap();
-        let child = self
-            .command(sub)
+        let child = cmd
             .stderr(Stdio::from(file))
             .spawn()
             .expect("gphotosd starts");
@@ -194,7 +202,30 @@ path = "{camera}"
 
     /// The binary with this setup's config.
     pub fn command(&self, sub: &str) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gphotosd"));
+        self.configure(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_gphotosd")),
+            sub,
+        )
+    }
+
+    /// The binary with this setup's config, unable to read what file modes forbid, as an
+    /// unprivileged service user: root (tests often run as root) reads anything, so it
+    /// runs under `setpriv` without the capabilities that let it.
+    pub fn command_unprivileged(&self, sub: &str) -> tokio::process::Command {
+        if !running_as_root() {
+            return self.command(sub);
+        }
+        let mut cmd = tokio::process::Command::new("setpriv");
+        cmd.args([
+            "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--",
+            env!("CARGO_BIN_EXE_gphotosd"),
+        ]);
+        self.configure(cmd, sub)
+    }
+
+    fn configure(&self, mut cmd: tokio::process::Command, sub: &str) -> tokio::process::Command {
         cmd.arg("--config")
             .arg(&self.config_path)
             .arg(sub)
@@ -228,6 +259,12 @@ path = "{camera}"
         })
         .await;
     }
+}
+
+/// Whether this process runs as root (then file modes do not stop reads).
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn rand_suffix() -> u32 {

@@ -141,36 +141,14 @@ async fn a_second_daemon_on_the_same_state_is_refused_with_the_holder() {
     assert_eq!(first.wait_exit(Duration::from_secs(20)).await, Some(0));
 }
 
-/// Whether this process runs as root (then file modes do not stop reads).
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_file_fails_clearly_and_is_picked_up_once_readable() {
     use std::os::unix::fs::PermissionsExt;
     let setup = Setup::new().await;
     let files = setup.add_fixtures(&setup.camera, &["IMG_0002.JPG", "GOPR0001.JPG"]);
     std::fs::set_permissions(&files[1], std::fs::Permissions::from_mode(0o000)).unwrap();
-    // Root reads anything; drop the capabilities that let it, as an unprivileged
-    // service user would be.
-    let sync = || {
-        let mut cmd = if running_as_root() {
-            let mut c = tokio::process::Command::new("setpriv");
-            c.args([
-                "--inh-caps=-dac_override,-dac_read_search",
-                "--bounding-set=-dac_override,-dac_read_search",
-                "--",
-                env!("CARGO_BIN_EXE_gphotosd"),
-            ]);
-            c
-        } else {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_gphotosd"))
-        };
-        cmd.arg("--config").arg(&setup.config_path).arg("sync");
-        cmd
-    };
+    // Root reads anything: run as an unprivileged service user would.
+    let sync = || setup.command_unprivileged("sync");
     let out = sync().output().await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -195,4 +173,44 @@ async fn an_unreadable_file_fails_clearly_and_is_picked_up_once_readable() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(setup.emu.state().items.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_whose_state_directory_is_deleted_stops_instead_of_running_blind() {
+    let setup = Setup::new().await;
+    let mut daemon = setup.spawn_daemon();
+    setup
+        .wait_db("the daemon is up", Duration::from_secs(30), |db| {
+            db.daemon_row().is_ok_and(|d| d.heartbeat_at.is_some())
+        })
+        .await;
+    std::fs::remove_dir_all(&setup.state).unwrap();
+    let code = daemon.wait_exit(Duration::from_secs(30)).await;
+    assert_eq!(code, Some(1), "{}", daemon.log());
+    assert!(
+        daemon.log().contains("deleted or replaced"),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_with_a_missing_watch_folder_does_not_claim_success() {
+    let setup = Setup::new().await;
+    let gone = setup.dir.path().join("unmounted-disk");
+    setup.write_config(&format!("[[watch]]\npath = \"{}\"\n", gone.display()));
+    setup.add_fixtures(&setup.camera, &["IMG_0002.JPG"]);
+    let run = setup.sync().await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("unmounted-disk does not exist or is not mounted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        setup.emu.state().items.len(),
+        1,
+        "the other folder was uploaded"
+    );
 }

@@ -10,3 +10,5 @@ mod inputs;
 mod operate;
 mod sync;
 mod watch;
+mod watch_incomplete;
+mod watch_unreadable;

@@ -12,12 +12,12 @@ use gphotosd::store::{Db, FileState};
 
 use crate::helpers::*;
 
-const LONG: Duration = Duration::from_secs(60);
+pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 /// Config sections with fast uploads, a short settle and poll, and a periodic scan too
 /// rare to find anything during a test (only the watcher can). `scan` adds `[scan]` keys,
 /// `rest` more sections or `[[watch]]` keys (it follows the camera's `[[watch]]`).
-fn write_watch_config(setup: &Setup, scan: &str, rest: &str) {
+pub(crate) fn write_watch_config(setup: &Setup, scan: &str, rest: &str) {
     setup.write_raw_config(&format!(
         r#"{rest}
 [upload]
@@ -37,7 +37,7 @@ poll_interval = "200ms"
 }
 
 /// Waits until the daemon recorded every watched folder as healthy in `mode`.
-async fn wait_watching(setup: &Setup, mode: &str) {
+pub(crate) async fn wait_watching(setup: &Setup, mode: &str) {
     setup
         .wait_db(&format!("the folders are watched ({mode})"), LONG, |db| {
             let roots = db.watch_roots().unwrap_or_default();
@@ -46,14 +46,14 @@ async fn wait_watching(setup: &Setup, mode: &str) {
         .await;
 }
 
-fn is_done(db: &Db, path: &Path) -> bool {
+pub(crate) fn is_done(db: &Db, path: &Path) -> bool {
     db.file_by_path(path)
         .ok()
         .flatten()
         .is_some_and(|r| r.state == FileState::Done)
 }
 
-async fn wait_done(setup: &Setup, paths: &[PathBuf]) {
+pub(crate) async fn wait_done(setup: &Setup, paths: &[PathBuf]) {
     setup
         .wait_db("the files are done", LONG, |db| {
             paths.iter().all(|p| is_done(db, p))
@@ -72,7 +72,7 @@ fn write_slowly(path: &Path, bytes: &[u8], pieces: usize, pause: Duration) {
     write_chunks(&mut f, bytes, pieces, pause);
 }
 
-fn write_chunks(f: &mut File, bytes: &[u8], pieces: usize, pause: Duration) {
+pub(crate) fn write_chunks(f: &mut File, bytes: &[u8], pieces: usize, pause: Duration) {
     for chunk in bytes.chunks(bytes.len().div_ceil(pieces)) {
         f.write_all(chunk).unwrap();
         f.flush().unwrap();
