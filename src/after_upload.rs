@@ -77,7 +77,7 @@ pub fn act(due: &AfterUploadDue, roots: &[PathBuf]) -> String {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return "uploaded; the file was gone before the after-upload action".to_owned();
         }
-        Err(e) => return failed(path, "read", &e),
+        Err(e) => return failed(path, "read the file", &e),
         Ok(meta) if Identity::of(&meta) != uploaded => {
             return "uploaded; left in place: it changed after the upload".to_owned();
         }
@@ -89,7 +89,7 @@ pub fn act(due: &AfterUploadDue, roots: &[PathBuf]) -> String {
                 tracing::info!(path = %shown, "deleted after upload");
                 "uploaded, then deleted (after_upload = \"delete\")".to_owned()
             }
-            Err(e) => failed(path, "delete", &e),
+            Err(e) => failed(path, "delete the file", &e),
         };
     }
     let Some(dir) = due.action.strip_prefix("move:") else {
@@ -102,18 +102,23 @@ pub fn act(due: &AfterUploadDue, roots: &[PathBuf]) -> String {
             || PathBuf::from(path.file_name().unwrap_or_default()),
             Path::to_path_buf,
         );
-    match move_file(path, &Path::new(dir).join(rel)) {
+    let destination = Path::new(dir).join(rel);
+    match move_file(path, &destination) {
         Ok(to) => {
             tracing::info!(path = %shown, to = %to.display(), "moved after upload");
             format!("uploaded, then moved to {}", to.display())
         }
-        Err(e) => failed(path, "move", &e),
+        Err(e) => failed(
+            path,
+            &format!("move the file to {}", crate::paths::shown(&destination)),
+            &e,
+        ),
     }
 }
 
 fn failed(path: &Path, what: &str, e: &io::Error) -> String {
-    tracing::warn!(path = %path.display(), "after upload: cannot {what} the file: {e}");
-    format!("uploaded; after-upload action failed: cannot {what} the file: {e}")
+    tracing::warn!(path = %crate::paths::shown(path), "after upload: cannot {what}: {e}");
+    format!("uploaded; after-upload action failed: cannot {what}: {e}")
 }
 
 /// Moves `from` to `to`, or to `to` with ` (2)`, ` (3)`… before its extension when taken
