@@ -252,11 +252,7 @@ fn jpeg(file: &mut File, len: u64) -> std::io::Result<Completeness> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name)
-    }
+    use crate::watch::tests::fixture;
 
     const MEDIA: &[&str] = &[
         "GOPR0001.JPG",

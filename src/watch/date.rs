@@ -150,11 +150,7 @@ fn find_box(file: &mut File, start: u64, end: u64, name: &[u8; 4]) -> Option<(u6
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name)
-    }
+    use crate::watch::tests::fixture;
 
     #[test]
     fn exif_date_time_original_of_a_camera_jpeg() {

@@ -210,6 +210,13 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// A committed test media file.
+    pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
     /// A compiled watch entry for `root` with extra TOML keys.
     pub(crate) fn watched(root: &Path, extra: &str) -> Watched {
         let text = format!("path = {:?}\n{extra}\n", root.display().to_string());

@@ -317,22 +317,3 @@ async fn faults_can_be_injected_over_the_control_api() {
     assert_eq!(r.status(), 429);
     assert_eq!(header(&r, "retry-after"), "3");
 }
-
-impl Fx {
-    async fn chunk_result(
-        &self,
-        url: &str,
-        command: &str,
-        offset: u64,
-        bytes: Vec<u8>,
-    ) -> reqwest::Result<reqwest::Response> {
-        self.http
-            .post(url)
-            .bearer_auth(&self.token)
-            .header("X-Goog-Upload-Command", command)
-            .header("X-Goog-Upload-Offset", offset.to_string())
-            .body(bytes)
-            .send()
-            .await
-    }
-}

@@ -102,6 +102,19 @@ impl Fx {
 
     /// Sends one chunk on a session URL.
     pub async fn chunk(&self, url: &str, command: &str, offset: u64, bytes: Vec<u8>) -> Response {
+        self.chunk_result(url, command, offset, bytes)
+            .await
+            .unwrap()
+    }
+
+    /// Sends one chunk, keeping a transport error (a cut connection) for the caller.
+    pub async fn chunk_result(
+        &self,
+        url: &str,
+        command: &str,
+        offset: u64,
+        bytes: Vec<u8>,
+    ) -> reqwest::Result<Response> {
         self.http
             .post(url)
             .bearer_auth(&self.token)
@@ -110,7 +123,6 @@ impl Fx {
             .body(bytes)
             .send()
             .await
-            .unwrap()
     }
 
     pub async fn command(&self, url: &str, command: &str) -> Response {
