@@ -251,6 +251,24 @@ path = "{camera}"
             .unwrap_or_else(|| panic!("no row for {}", path.display()))
     }
 
+    /// Asserts `path` is done as another name of a media item the emulator holds (no
+    /// upload of its own).
+    pub fn assert_alias_of_existing_item(&self, path: &Path) {
+        let row = self.row(path);
+        assert_eq!(
+            row.state,
+            gphotosd::store::FileState::Done,
+            "{}",
+            path.display()
+        );
+        assert!(row.alias_of.is_some(), "{} is an alias", path.display());
+        let id = row.media_item_id.expect("media item recorded");
+        assert!(
+            self.emu.state().items.iter().any(|i| i.id == id),
+            "{id} exists"
+        );
+    }
+
     /// Waits until the database exists and `cond` holds on it.
     pub async fn wait_db(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&Db) -> bool) {
         let path = self.state.join("gphotosd.db");

@@ -117,15 +117,7 @@ async fn a_second_sync_sends_nothing_and_a_renamed_copy_costs_no_upload() {
         "known content is not uploaded again"
     );
     assert_eq!(state.items.len(), 2);
-    let row = setup.row(&sub.join("GOPR0001.JPG"));
-    assert_eq!(row.state, FileState::Done);
-    assert!(row.alias_of.is_some());
-    assert!(
-        state
-            .items
-            .iter()
-            .any(|i| Some(&i.id) == row.media_item_id.as_ref())
-    );
+    setup.assert_alias_of_existing_item(&sub.join("GOPR0001.JPG"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

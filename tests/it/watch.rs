@@ -290,14 +290,7 @@ async fn a_renamed_folder_of_uploaded_files_costs_no_upload_even_when_touched() 
     assert_eq!(requests(&setup, "raw_upload"), uploads, "no upload");
     assert_eq!(requests(&setup, "batch_create"), creates, "no create");
     for p in &moved {
-        let row = setup.row(p);
-        assert!(row.alias_of.is_some(), "{} is an alias", p.display());
-        assert!(
-            state
-                .items
-                .iter()
-                .any(|i| Some(&i.id) == row.media_item_id.as_ref())
-        );
+        setup.assert_alias_of_existing_item(p);
     }
 }
 
