@@ -284,10 +284,7 @@ mod tests {
         assert_eq!((young.new, young.young.len()), (0, 2));
 
         // A truncated PNG modified just now waits; the rest is recorded.
-        let png = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/IMG_0003.PNG"),
-        )
-        .unwrap();
+        let png = std::fs::read(crate::watch::tests::fixture("IMG_0003.PNG")).unwrap();
         std::fs::write(root.join("half.png"), &png[..png.len() / 2]).unwrap();
         let holds = Holds {
             young: None,

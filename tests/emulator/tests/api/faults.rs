@@ -113,18 +113,7 @@ async fn cut_after_on_a_chunked_body_is_a_silent_close() {
         Endpoint::ResumableFinalize,
         FaultAction::CutAfter(G as u64 + 1),
     ));
-    let mut c = RawConn::open(&fx).await;
-    c.head(
-        &fx,
-        "POST",
-        &target_of(&url),
-        &[
-            ("X-Goog-Upload-Command", "upload,finalize".into()),
-            ("X-Goog-Upload-Offset", "0".into()),
-            ("Transfer-Encoding", "chunked".into()),
-        ],
-    )
-    .await;
+    let mut c = RawConn::chunked_session_request(&fx, &url, "upload,finalize", 0).await;
     c.chunk(&jpeg(2 * G, 1)).await;
     let answer = c.read_to_close().await;
     assert!(answer.is_empty(), "expected no response, got {answer:?}");

@@ -270,6 +270,29 @@ impl RawConn {
         }
     }
 
+    /// Opens a connection and sends the head of a session request with a chunked body;
+    /// the test then writes chunks (and may cut the connection).
+    pub async fn chunked_session_request(
+        fx: &Fx,
+        url: &str,
+        command: &str,
+        offset: u64,
+    ) -> RawConn {
+        let mut c = RawConn::open(fx).await;
+        c.head(
+            fx,
+            "POST",
+            &target_of(url),
+            &[
+                ("X-Goog-Upload-Command", command.into()),
+                ("X-Goog-Upload-Offset", offset.to_string()),
+                ("Transfer-Encoding", "chunked".into()),
+            ],
+        )
+        .await;
+        c
+    }
+
     /// Writes a request head: `target` is path + query; `headers` are added verbatim.
     pub async fn head(&mut self, fx: &Fx, method: &str, target: &str, headers: &[(&str, String)]) {
         let host = fx.emu.base_url().trim_start_matches("http://").to_owned();

@@ -136,18 +136,7 @@ async fn non_final_chunk_not_a_multiple_of_granularity_is_400() {
 async fn misaligned_chunk_with_chunked_transfer_encoding_is_400_and_changes_nothing() {
     let fx = fx().await;
     let url = fx.start_session(3 * G as u64, "a.jpg").await;
-    let mut c = RawConn::open(&fx).await;
-    c.head(
-        &fx,
-        "POST",
-        &target_of(&url),
-        &[
-            ("X-Goog-Upload-Command", "upload".into()),
-            ("X-Goog-Upload-Offset", "0".into()),
-            ("Transfer-Encoding", "chunked".into()),
-        ],
-    )
-    .await;
+    let mut c = RawConn::chunked_session_request(&fx, &url, "upload", 0).await;
     c.chunk(&jpeg(G, 1)).await;
     c.chunk(&[7u8; 10]).await;
     c.chunk(&[]).await;
@@ -165,18 +154,7 @@ async fn bytes_past_the_declared_raw_size_are_400() {
     assert_eq!(resp.status(), 400);
     fx.assert_violation("passes X-Goog-Upload-Raw-Size 100");
     // Same with a chunked body, where the size is only known while reading.
-    let mut c = RawConn::open(&fx).await;
-    c.head(
-        &fx,
-        "POST",
-        &target_of(&url),
-        &[
-            ("X-Goog-Upload-Command", "upload, finalize".into()),
-            ("X-Goog-Upload-Offset", "0".into()),
-            ("Transfer-Encoding", "chunked".into()),
-        ],
-    )
-    .await;
+    let mut c = RawConn::chunked_session_request(&fx, &url, "upload, finalize", 0).await;
     c.chunk(&jpeg(60, 1)).await;
     c.chunk(&jpeg(60, 2)).await;
     c.chunk(&[]).await;
@@ -363,18 +341,7 @@ async fn upload_finalize_with_a_chunked_body_works() {
     let fx = fx().await;
     let bytes = jpeg(G + 777, 8);
     let url = fx.start_session(bytes.len() as u64, "te.jpg").await;
-    let mut c = RawConn::open(&fx).await;
-    c.head(
-        &fx,
-        "POST",
-        &target_of(&url),
-        &[
-            ("X-Goog-Upload-Command", "upload, finalize".into()),
-            ("X-Goog-Upload-Offset", "0".into()),
-            ("Transfer-Encoding", "chunked".into()),
-        ],
-    )
-    .await;
+    let mut c = RawConn::chunked_session_request(&fx, &url, "upload, finalize", 0).await;
     for part in bytes.chunks(100_000) {
         c.chunk(part).await;
     }
@@ -452,18 +419,7 @@ async fn query_right_after_a_client_abort_sees_the_settled_count() {
     let fx = fx().await;
     let bytes = jpeg(12 * G, 3);
     let url = fx.start_session(bytes.len() as u64, "a.jpg").await;
-    let mut c = RawConn::open(&fx).await;
-    c.head(
-        &fx,
-        "POST",
-        &target_of(&url),
-        &[
-            ("X-Goog-Upload-Command", "upload, finalize".into()),
-            ("X-Goog-Upload-Offset", "0".into()),
-            ("Transfer-Encoding", "chunked".into()),
-        ],
-    )
-    .await;
+    let mut c = RawConn::chunked_session_request(&fx, &url, "upload, finalize", 0).await;
     c.chunk(&bytes[..10 * G + 3]).await;
     wait_until(Duration::from_secs(10), || {
         fx.state().bytes_received == (10 * G + 3) as u64
