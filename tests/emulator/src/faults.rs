@@ -66,6 +66,10 @@ pub enum FaultAction {
     Stall(#[serde(with = "millis")] Duration),
     /// batchCreate only: the next `times` items get this per-item status inside a 200.
     ItemStatus { code: i32, message: String },
+    /// The request's access token expires now, before the request is authenticated: the
+    /// request (and every later one with that token) gets the endpoint's ordinary
+    /// expired-token answer. Models an hour passing mid-run without moving the clock.
+    ExpireAccessToken,
 }
 
 /// One scripted fault.

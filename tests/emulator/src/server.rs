@@ -205,6 +205,7 @@ async fn gated(
             return kill_response();
         }
         Some(FaultAction::DropResponse) => drop_response = true,
+        Some(FaultAction::ExpireAccessToken) => expire_presented_token(&shared, &parts),
         Some(FaultAction::ItemStatus { .. }) | None => {}
     }
     let ctx = Ctx {
@@ -223,6 +224,23 @@ async fn gated(
         resp.extensions_mut().insert(KillConnection);
     }
     resp
+}
+
+/// Ends the life of the bearer token `parts` carries, if it is one the emulator issued.
+fn expire_presented_token(shared: &Shared, parts: &Parts) {
+    let Some(token) = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split_once(' '))
+        .map(|(_, t)| t.trim().to_owned())
+    else {
+        return;
+    };
+    let now = shared.clock.now();
+    if let Some(grant) = shared.lock().access_tokens.get_mut(&token) {
+        grant.expires = grant.expires.min(now);
+    }
 }
 
 /// Reads up to `n` body bytes (for a cut on a non-upload endpoint).

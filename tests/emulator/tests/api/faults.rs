@@ -306,3 +306,25 @@ async fn faults_can_be_injected_over_the_control_api() {
     assert_eq!(r.status(), 429);
     assert_eq!(header(&r, "retry-after"), "3");
 }
+
+#[tokio::test]
+async fn expired_access_token_fault_ends_that_token_only() {
+    let fx = fx().await;
+    let other = fx
+        .emu
+        .grant_access_token(&[gphotos_emulator::SCOPE_APPENDONLY]);
+    fx.emu.inject(Fault::new(
+        Endpoint::BatchCreate,
+        FaultAction::ExpireAccessToken,
+    ));
+    let body = json!({"newMediaItems": [{"simpleMediaItem": {"uploadToken": "x"}}]});
+    let resp = fx.batch_create(body).await;
+    assert_eq!(resp.status(), 401);
+    assert!(header(&resp, "www-authenticate").contains("invalid_token"));
+    // The token stays expired for every endpoint; another token still works.
+    let again = fx.raw_upload_with(&fx.token, jpeg(100, 2), "b.jpg").await;
+    assert_eq!(again.status(), 401);
+    let fresh = fx.raw_upload_with(&other, jpeg(100, 2), "b.jpg").await;
+    assert_eq!(fresh.status(), 200);
+    fx.assert_no_violations();
+}
