@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WatchConfig;
-use crate::store::{AfterUploadDue, Store, StoreError};
+use crate::store::{AFTER_UPLOAD_FAILED, AfterUploadDue, Store, StoreError};
 use crate::watch::walk::Identity;
 
 /// Rows handled per round.
@@ -118,7 +118,7 @@ pub fn act(due: &AfterUploadDue, roots: &[PathBuf]) -> String {
 
 fn failed(path: &Path, what: &str, e: &io::Error) -> String {
     tracing::warn!(path = %crate::paths::shown(path), "after upload: cannot {what}: {e}");
-    format!("uploaded; after-upload action failed: cannot {what}: {e}")
+    format!("{AFTER_UPLOAD_FAILED}: cannot {what}: {e}")
 }
 
 /// Moves `from` to `to`, or to `to` with ` (2)`, ` (3)`… before its extension when taken

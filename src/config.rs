@@ -172,6 +172,17 @@ pub enum AfterUpload {
     Move(PathBuf),
 }
 
+impl AfterUpload {
+    /// The action as the queue stores it with each file (`None` for keep).
+    pub fn stored_action(&self) -> Option<String> {
+        match self {
+            AfterUpload::Keep => None,
+            AfterUpload::Delete => Some("delete".to_owned()),
+            AfterUpload::Move(dir) => Some(format!("move:{}", dir.display())),
+        }
+    }
+}
+
 impl TryFrom<String> for AfterUpload {
     type Error = String;
 

@@ -65,6 +65,8 @@ pub struct Outcome {
     pub counts: Counts,
     /// Files that failed, newest first.
     pub failed: Vec<FileRow>,
+    /// Files in Google Photos whose after-upload action (delete, move) failed.
+    pub after_upload_failed: Vec<FileRow>,
     /// The pause that ended a sync, if one did.
     pub pause: Option<Pause>,
     /// Files a sync left alone because they look incomplete and changed recently (a copy
@@ -255,12 +257,19 @@ pub async fn run(
     if mode == Mode::Sync {
         after_upload::apply_due(&store, &config.watch).await?;
     }
-    let (counts, failed) = store
-        .call(|db| Ok((db.counts()?, db.files_in_state(FileState::Failed, 1000)?)))
+    let (counts, failed, after_upload_failed) = store
+        .call(|db| {
+            Ok((
+                db.counts()?,
+                db.files_in_state(FileState::Failed, 1000)?,
+                db.after_upload_failures(1000)?,
+            ))
+        })
         .await?;
     Ok(Outcome {
         counts,
         failed,
+        after_upload_failed,
         pause: ended_by_pause,
         incomplete: first_scan
             .incomplete

@@ -25,6 +25,8 @@ pub struct Report {
     pub quota: Quota,
     pub watch: Vec<WatchStatus>,
     pub failures: Vec<Failure>,
+    /// Files in Google Photos whose after-upload action (delete, move) failed.
+    pub after_upload_failures: Vec<Failure>,
 }
 
 /// Whether a daemon holds the state directory.
@@ -78,6 +80,15 @@ pub struct Failure {
     pub reason: String,
 }
 
+impl Failure {
+    fn of(row: FileRow) -> Failure {
+        Failure {
+            path: row.path.to_string_lossy().into_owned(),
+            reason: row.reason.unwrap_or_default(),
+        }
+    }
+}
+
 /// Why a status could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -114,10 +125,12 @@ impl Report {
         let failures = db
             .files_in_state(FileState::Failed, 10)?
             .into_iter()
-            .map(|r| Failure {
-                path: r.path.to_string_lossy().into_owned(),
-                reason: r.reason.unwrap_or_default(),
-            })
+            .map(Failure::of)
+            .collect();
+        let after_upload_failures = db
+            .after_upload_failures(10)?
+            .into_iter()
+            .map(Failure::of)
             .collect();
         Ok(Report {
             daemon: DaemonStatus {
@@ -139,6 +152,7 @@ impl Report {
             },
             watch: watch_status(config, db),
             failures,
+            after_upload_failures,
         })
     }
 

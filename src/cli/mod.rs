@@ -64,12 +64,12 @@ pub enum Command {
         /// A file to explain.
         path: Option<PathBuf>,
     },
-    /// Queue failed files again.
+    /// Queue failed files again; run failed after-upload actions again.
     Retry {
-        /// Every failed file.
+        /// Every failed file and failed after-upload action.
         #[arg(long, conflicts_with = "paths")]
         all: bool,
-        /// The failed files to retry.
+        /// The files to retry.
         paths: Vec<PathBuf>,
     },
     /// Run the whole pipeline offline against the bundled Google Photos emulator, on a

@@ -163,6 +163,16 @@ pub fn render(config: &Config, r: &Report) -> String {
             let _ = writeln!(out, "  {}: {}", f.path, f.reason);
         }
     }
+    if !r.after_upload_failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "In Google Photos, but the after-upload action failed (fix the cause, then \
+             `gphotosd retry` the path):"
+        );
+        for f in &r.after_upload_failures {
+            let _ = writeln!(out, "  {}: {}", f.path, f.reason);
+        }
+    }
     out
 }
 

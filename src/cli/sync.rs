@@ -33,6 +33,13 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
             row.reason.as_deref().unwrap_or("unknown reason")
         );
     }
+    for row in &outcome.after_upload_failed {
+        eprintln!(
+            "after upload: {}: {} (fix it, then `gphotosd retry` this path)",
+            crate::paths::shown(&row.path),
+            row.reason.as_deref().unwrap_or("unknown reason")
+        );
+    }
     // A folder that is not there (unmounted disk, typo) must not read as "all done".
     let missing: Vec<_> = watches.iter().filter(|w| !w.path.is_dir()).collect();
     for w in &missing {
@@ -59,7 +66,9 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
         eprintln!("paused ({}): {}", pause.reason.as_str(), pause.message);
         return Ok(ExitCode::from(EXIT_PAUSED));
     }
-    let left_out = !outcome.unreadable.is_empty() || !outcome.incomplete.is_empty();
+    let left_out = !outcome.unreadable.is_empty()
+        || !outcome.incomplete.is_empty()
+        || !outcome.after_upload_failed.is_empty();
     Ok(
         if c.failed > 0 || c.unfinished() > 0 || !missing.is_empty() || left_out {
             ExitCode::FAILURE

@@ -27,7 +27,7 @@ pub use files::{
 };
 pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;
-pub use watch::{AfterUploadDue, RootMode};
+pub use watch::{AFTER_UPLOAD_FAILED, AfterUploadDue, RootMode};
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -5,8 +5,13 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::params;
 
-use super::files::{path_bytes, path_from_bytes};
+use super::files::{FileRow, ROW_COLUMNS, file_row, path_bytes, path_from_bytes};
 use super::{Db, StoreError, unix_now};
+
+/// How the reason of a done file whose after-upload action failed begins: the file is in
+/// Google Photos, but still in the folder (or wherever the action stopped), so `status`,
+/// `sync` and `retry` treat it apart from a clean done file.
+pub const AFTER_UPLOAD_FAILED: &str = "uploaded; after-upload action failed";
 
 /// How changes in a watched folder are noticed right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +114,31 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Done files whose after-upload action failed, at most `limit`, most recent first.
+    pub fn after_upload_failures(&self, limit: usize) -> Result<Vec<FileRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' \
+             AND substr(reason, 1, length(?1)) = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![AFTER_UPLOAD_FAILED, limit], file_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Arms `action` again on the done file at `path` whose after-upload action failed
+    /// (`None`: only forget the failure). Returns whether there was such a file.
+    pub fn retry_after_upload(
+        &mut self,
+        path: &Path,
+        action: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE files SET after_upload = ?2, reason = NULL, updated_at = ?3 \
+             WHERE path = ?1 AND state = 'done' AND substr(reason, 1, length(?4)) = ?4",
+            params![path_bytes(path), action, unix_now(), AFTER_UPLOAD_FAILED],
+        )?;
+        Ok(n > 0)
+    }
+
     /// The action of `id` ran (or was given up on): `note` says what happened.
     pub fn after_upload_finished(&mut self, id: i64, note: &str) -> Result<(), StoreError> {
         self.conn.execute(
@@ -182,5 +212,55 @@ mod tests {
         );
         db.clear_watch_roots().unwrap();
         assert!(db.watch_roots().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failed_action_is_listed_until_it_is_armed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        db.upsert_scanned(&ScannedFile {
+            path: "/a.jpg".into(),
+            watch_index: 1,
+            album_title: None,
+            size: 3,
+            mtime_ns: 4,
+            inode: 5,
+            verdict: Ok("image/jpeg".to_owned()),
+        })
+        .unwrap();
+        db.set_after_upload(Path::new("/a.jpg"), Some("move:/x"))
+            .unwrap();
+        let a = db.claim_next().unwrap().unwrap();
+        db.set_uploaded(a.id, "t", b"h").unwrap();
+        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
+        db.record_create_outcomes(&[(
+            items[0].id,
+            CreateOutcome::Created {
+                media_item_id: "m".into(),
+                product_url: None,
+            },
+        )])
+        .unwrap();
+        assert!(
+            !db.retry_after_upload(Path::new("/a.jpg"), Some("move:/x"))
+                .unwrap(),
+            "nothing failed yet"
+        );
+        let note = format!("{AFTER_UPLOAD_FAILED}: cannot move the file to /x/a.jpg: denied");
+        db.after_upload_finished(a.id, &note).unwrap();
+        let failed = db.after_upload_failures(10).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].reason.as_deref(), Some(note.as_str()));
+
+        assert!(
+            db.retry_after_upload(Path::new("/a.jpg"), Some("move:/y"))
+                .unwrap()
+        );
+        assert!(db.after_upload_failures(10).unwrap().is_empty());
+        let due = db.after_upload_due(10).unwrap();
+        assert_eq!(due[0].action, "move:/y", "the action the config names now");
+        db.after_upload_finished(a.id, "uploaded, then moved to /y/a.jpg")
+            .unwrap();
+        assert!(db.after_upload_failures(10).unwrap().is_empty());
     }
 }

@@ -16,7 +16,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::AfterUpload;
 use crate::store::{ScanOutcome, ScannedFile, Store, StoreError};
 
 use super::complete::{self, Completeness};
@@ -179,11 +178,7 @@ pub fn record_files(
         return Ok(());
     }
     let scanned: Vec<ScannedFile> = files.into_iter().map(|f| describe(watched, f)).collect();
-    let after_upload = match &watched.config.after_upload {
-        AfterUpload::Keep => None,
-        AfterUpload::Delete => Some("delete".to_owned()),
-        AfterUpload::Move(dir) => Some(format!("move:{}", dir.display())),
-    };
+    let after_upload = watched.config.after_upload.stored_action();
     let outcomes = store.call_blocking(|db| {
         db.batch(|db| {
             scanned

@@ -308,3 +308,56 @@ async fn the_demo_runs_the_whole_pipeline_offline() {
     assert!(stdout.contains("0 violations"), "{stdout}");
     assert!(dir.path().join("state/gphotosd.db").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_after_upload_move_is_reported_and_retried() {
+    let setup = Setup::new().await;
+    let done = setup.dir.path().join("uploaded");
+    crate::watch::write_watch_config(
+        &setup,
+        "",
+        &format!("after_upload = \"move:{}\"", done.display()),
+    );
+    let photo = setup.add_fixtures(&setup.camera.join("DCIM"), &["IMG_0002.JPG"])[0].clone();
+    // A file where the destination folder must go: the move cannot happen, even as root.
+    std::fs::create_dir_all(&done).unwrap();
+    std::fs::write(done.join("DCIM"), b"in the way").unwrap();
+
+    let run = setup.sync().await;
+    run.expect_code(1);
+    let shown = photo.display().to_string();
+    assert!(
+        run.stderr.contains(&format!("after upload: {shown}"))
+            && run
+                .stderr
+                .contains(&done.join("DCIM").display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(photo.exists(), "the file stays where it was");
+    assert_eq!(setup.emu.state().items.len(), 1, "uploaded all the same");
+    let json = status_json(&setup).await;
+    let listed = &json["after_upload_failures"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{json}");
+    assert_eq!(listed[0]["path"], shown.as_str());
+    assert!(json["failures"].as_array().unwrap().is_empty());
+    let text = status_text(&setup, &[]).await;
+    assert!(text.contains("after-upload action failed"), "{text}");
+    // The same failure makes the next sync fail too, until it is dealt with.
+    setup.sync().await.expect_code(1);
+
+    std::fs::remove_file(done.join("DCIM")).unwrap();
+    let out = setup.command("retry").arg(&photo).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 after-upload action"));
+    setup.sync().await.expect_code(0);
+    assert!(!photo.exists());
+    assert!(done.join("DCIM/IMG_0002.JPG").exists());
+    let json = status_json(&setup).await;
+    assert!(json["after_upload_failures"].as_array().unwrap().is_empty());
+    assert_eq!(setup.emu.state().items.len(), 1, "nothing uploaded twice");
+}
