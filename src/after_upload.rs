@@ -48,16 +48,22 @@ pub async fn apply_due(store: &Store, watches: &[WatchConfig]) -> Result<usize, 
         let roots: Vec<PathBuf> = watches.iter().map(|w| w.path.clone()).collect();
         let notes = tokio::task::spawn_blocking(move || {
             due.iter()
-                .map(|d| (d.id, act(d, &roots)))
+                .map(|d| {
+                    let note = act(d, &roots);
+                    (d.id, note, crate::watch::scan::is_missing(&d.path))
+                })
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
         store
             .call(move |db| {
-                for (id, note) in &notes {
+                for (id, note, _) in &notes {
                     db.after_upload_finished(*id, note)?;
                 }
+                // Moved or deleted: in Google Photos, no longer in the folder.
+                let gone: Vec<i64> = notes.iter().filter(|n| n.2).map(|n| n.0).collect();
+                db.mark_gone(&gone)?;
                 Ok(())
             })
             .await?;

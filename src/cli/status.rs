@@ -110,11 +110,19 @@ pub fn render(config: &Config, r: &Report) -> String {
         }
     }
     let c = &r.counts;
-    let _ = writeln!(
+    let _ = write!(
         out,
         "Files: {} done, {} uploading, {} uploaded, {} creating, {} pending, {} waiting to retry, {} failed, {} skipped",
         c.done, c.uploading, c.uploaded, c.creating, c.pending, c.waiting, c.failed, c.skipped
     );
+    if c.gone > 0 {
+        let _ = write!(
+            out,
+            "; {} more uploaded, since moved away or deleted",
+            c.gone
+        );
+    }
+    out.push('\n');
     if !r.in_flight.is_empty() {
         let _ = writeln!(out, "Uploading:");
         for f in &r.in_flight {
@@ -202,6 +210,13 @@ pub fn render_file(r: &FileReport) -> String {
         FileState::Creating => "the media item is being created",
     };
     let _ = writeln!(out, "  meaning: {explanation}");
+    if let Some(at) = row.gone_at {
+        let _ = writeln!(
+            out,
+            "  gone: no longer at this path since {} (moved away or deleted)",
+            when(at)
+        );
+    }
     if let Some(reason) = &row.reason {
         let _ = writeln!(out, "  reason: {reason}");
     }

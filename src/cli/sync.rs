@@ -19,8 +19,13 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
     let _ = shown.await;
     let outcome = outcome?;
     let c = &outcome.counts;
+    let gone = if c.gone > 0 {
+        format!(" ({} more uploaded, since moved away or deleted)", c.gone)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "gphotosd: {} done, {} failed, {} skipped, {} not finished",
+        "gphotosd: {} done{gone}, {} failed, {} skipped, {} not finished",
         c.done,
         c.failed,
         c.skipped,

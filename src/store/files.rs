@@ -147,6 +147,10 @@ pub struct Counts {
     pub failed: u64,
     pub skipped: u64,
     pub waiting: u64,
+    /// Files uploaded, then moved away or deleted (by the user or `after_upload`): their
+    /// content is in Google Photos, but they are no longer where they were found. Not part
+    /// of `done`, so moving a file within the folders does not count it twice.
+    pub gone: u64,
 }
 
 impl Counts {
@@ -174,6 +178,8 @@ pub struct FileRow {
     pub product_url: Option<String>,
     pub alias_of: Option<i64>,
     pub updated_at: i64,
+    /// When the file was found missing from its path after it reached an end state.
+    pub gone_at: Option<i64>,
 }
 
 fn serialize_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -189,7 +195,7 @@ pub(crate) fn path_from_bytes(b: &[u8]) -> PathBuf {
 }
 
 pub(super) const ROW_COLUMNS: &str = "id, path, state, reason, attempts, size, mime_type, album_title, \
-     bytes_sent, next_attempt_at, media_item_id, product_url, alias_of, updated_at";
+     bytes_sent, next_attempt_at, media_item_id, product_url, alias_of, updated_at, gone_at";
 
 pub(super) fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     let state: String = r.get(2)?;
@@ -208,6 +214,7 @@ pub(super) fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
         product_url: r.get(11)?,
         alias_of: r.get(12)?,
         updated_at: r.get(13)?,
+        gone_at: r.get(14)?,
     })
 }
 
@@ -225,13 +232,22 @@ impl Db {
         };
         // A savepoint, so that a scan can record a whole folder in one outer transaction.
         let tx = self.conn.savepoint()?;
-        let existing: Option<(String, u64, i64, u64, bool)> = tx
+        let existing: Option<(String, u64, i64, u64, bool, bool)> = tx
             .query_row(
                 "SELECT state, size, mtime_ns, inode, \
-                 state IN ('skipped', 'failed') AND ifnull(substr(reason, 1, length(?2)) = ?2, 0) \
-                 FROM files WHERE path = ?1",
+                 state IN ('skipped', 'failed') AND ifnull(substr(reason, 1, length(?2)) = ?2, 0), \
+                 gone_at IS NOT NULL FROM files WHERE path = ?1",
                 params![path_bytes(&f.path), UNREADABLE_PREFIX],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?;
         let row = params![
@@ -256,9 +272,16 @@ impl Db {
                 )?;
                 ScanOutcome::New
             }
-            Some((_, size, mtime, inode, false))
+            Some((_, size, mtime, inode, false, gone))
                 if size == f.size && mtime == f.mtime_ns && inode == f.inode =>
             {
+                if gone {
+                    // The very file came back (a disk remounted, a move undone).
+                    tx.execute(
+                        "UPDATE files SET gone_at = NULL WHERE path = ?1",
+                        [path_bytes(&f.path)],
+                    )?;
+                }
                 ScanOutcome::Unchanged
             }
             Some((current, ..)) if current == "uploading" || current == "creating" => {
@@ -273,7 +296,8 @@ impl Db {
                      attempts = 0, next_attempt_at = NULL, content_hash = NULL, \
                      session_url = NULL, session_granularity = NULL, bytes_sent = 0, \
                      upload_token = NULL, upload_token_at = NULL, media_item_id = NULL, \
-                     product_url = NULL, alias_of = NULL, updated_at = ?10 WHERE path = ?1",
+                     product_url = NULL, alias_of = NULL, gone_at = NULL, updated_at = ?10 \
+                     WHERE path = ?1",
                     row,
                 )?;
                 ScanOutcome::Changed
@@ -283,7 +307,8 @@ impl Db {
         Ok(outcome)
     }
 
-    /// Whether `path` has a row with exactly this size, mtime and inode.
+    /// Whether `path` has a row with exactly this size, mtime and inode (and is not marked
+    /// gone: a file that came back is recorded again, which clears the mark).
     pub fn is_unchanged(
         &self,
         path: &Path,
@@ -295,7 +320,7 @@ impl Db {
             .conn
             .prepare_cached(
                 "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 \
-                 AND inode = ?4 \
+                 AND inode = ?4 AND gone_at IS NULL \
                  AND NOT (state IN ('skipped', 'failed') \
                  AND ifnull(substr(reason, 1, length(?5)) = ?5, 0))",
             )?

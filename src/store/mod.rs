@@ -10,6 +10,7 @@
 
 mod batches;
 mod files;
+mod gone;
 mod meta;
 mod migrate;
 mod queries;

@@ -12,13 +12,27 @@ impl Db {
     /// Files per state.
     pub fn counts(&self) -> Result<Counts, StoreError> {
         let mut counts = Counts::default();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, count(*) FROM files GROUP BY state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state, gone_at IS NOT NULL, count(*) FROM files GROUP BY 1, 2",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, u64>(2)?,
+            ))
+        })?;
         for row in rows {
-            let (state, n) = row?;
-            let slot = match FileState::parse(&state) {
+            let (state, gone, n) = row?;
+            let state = FileState::parse(&state);
+            if gone {
+                // Skipped and failed files that left are simply history.
+                if state == FileState::Done {
+                    counts.gone += n;
+                }
+                continue;
+            }
+            let slot = match state {
                 FileState::Pending => &mut counts.pending,
                 FileState::Uploading => &mut counts.uploading,
                 FileState::Uploaded => &mut counts.uploaded,
@@ -28,7 +42,7 @@ impl Db {
                 FileState::Failed => &mut counts.failed,
                 FileState::Waiting => &mut counts.waiting,
             };
-            *slot = n;
+            *slot += n;
         }
         Ok(counts)
     }
@@ -54,15 +68,15 @@ impl Db {
             .optional()?)
     }
 
-    /// Rows in one state, oldest change first, at most `limit`.
+    /// Rows in one state whose file is still there, latest change first, at most `limit`.
     pub fn files_in_state(
         &self,
         state: FileState,
         limit: usize,
     ) -> Result<Vec<FileRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM files WHERE state = ?1 ORDER BY updated_at DESC, id \
-             LIMIT ?2"
+            "SELECT {ROW_COLUMNS} FROM files WHERE state = ?1 AND gone_at IS NULL \
+             ORDER BY updated_at DESC, id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![state.as_str(), limit], file_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -82,7 +96,8 @@ impl Db {
     pub fn retry_failed(&mut self, paths: Option<&[PathBuf]>) -> Result<usize, StoreError> {
         let now = unix_now();
         let reset = "UPDATE files SET state = 'pending', reason = NULL, attempts = 0, \
-                     next_attempt_at = NULL, updated_at = ?1 WHERE state = 'failed'";
+                     next_attempt_at = NULL, updated_at = ?1 \
+                     WHERE state = 'failed' AND gone_at IS NULL";
         match paths {
             None => Ok(self.conn.execute(reset, [now])?),
             Some(paths) => {

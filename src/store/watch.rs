@@ -117,9 +117,10 @@ impl Db {
     /// Done files whose after-upload action failed, at most `limit`, most recent first.
     pub fn after_upload_failures(&self, limit: usize) -> Result<Vec<FileRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' \
+            "SELECT {ROW_COLUMNS} FROM files WHERE state = 'done' AND gone_at IS NULL \
              AND substr(reason, 1, length(?1)) = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2"
         ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![AFTER_UPLOAD_FAILED, limit], file_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

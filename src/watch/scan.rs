@@ -76,12 +76,14 @@ pub fn scan_folder(
         incomplete_wait: Option<Duration>,
         report: &'a mut ScanReport,
         error: Option<StoreError>,
+        seen: u64,
     }
     impl Visitor for Scan<'_> {
         fn folder(&mut self, _dir: &Path) -> bool {
             self.error.is_none()
         }
         fn files(&mut self, _dir: &Path, files: Vec<FoundFile>) {
+            self.seen += files.len() as u64;
             if self.error.is_none()
                 && let Err(e) = reconcile(
                     self.store,
@@ -113,9 +115,58 @@ pub fn scan_folder(
         incomplete_wait: holds.incomplete,
         report,
         error: None,
+        seen: 0,
     };
     walk::walk(watched, start, &mut scan);
-    scan.error.map_or(Ok(()), Err)
+    if let Some(e) = scan.error {
+        return Err(e);
+    }
+    // More rows than files means some left: only then is each row's file looked at, so a
+    // rescan of an unchanged tree stays one stat per file.
+    if store.call_blocking(|db| db.live_rows_under(start))? > scan.seen {
+        mark_vanished(store, std::slice::from_ref(watched), &[start.to_owned()])?;
+    }
+    Ok(())
+}
+
+/// Marks the settled rows at or below each of `paths` whose file is missing as gone (see
+/// `migrations/0003_gone.sql`), and returns how many. Nothing is marked below a watched
+/// folder that is itself missing: an unmounted disk is not a deleted one.
+pub fn mark_vanished(
+    store: &Store,
+    watched: &[Watched],
+    paths: &[PathBuf],
+) -> Result<usize, StoreError> {
+    let mut gone = Vec::new();
+    for path in paths {
+        let Some(root) = super::watched_for(watched, path) else {
+            continue;
+        };
+        if !root.config.path.is_dir() {
+            continue;
+        }
+        let rows = store.call_blocking(|db| db.settled_rows_under(path))?;
+        gone.extend(
+            rows.into_iter()
+                .filter(|(_, p)| is_missing(p))
+                .map(|(id, _)| id),
+        );
+    }
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    store.call_blocking(|db| db.mark_gone(&gone))
+}
+
+/// Whether nothing is at `path` (a permission error is not "missing").
+pub fn is_missing(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        ),
+    }
 }
 
 /// One folder's files: skip the unchanged, hand back the young and the recent incomplete

@@ -98,6 +98,9 @@ pub struct Watcher {
     generations: u64,
     /// Folders (or paths of unknown type) to look at before settling.
     explore: Vec<(usize, PathBuf)>,
+    /// Paths removed or renamed away: their settled rows are marked gone if nothing is
+    /// there any more, so `status` stops counting them at once.
+    vanished: Vec<PathBuf>,
     check_roots: bool,
     /// Roots whose unreadable folders changed: their status is recorded again.
     dirty: Vec<usize>,
@@ -139,6 +142,7 @@ impl Watcher {
             roots,
             generations: 0,
             explore: Vec::new(),
+            vanished: Vec::new(),
             check_roots: false,
             dirty: Vec::new(),
             stop,
@@ -195,6 +199,9 @@ impl Watcher {
             if !self.explore.is_empty() {
                 self.explore().await;
             }
+            if !self.vanished.is_empty() {
+                self.record_vanished().await?;
+            }
             for i in std::mem::take(&mut self.dirty) {
                 self.record_status(i).await?;
             }
@@ -224,6 +231,7 @@ impl Watcher {
             }
             Input::Gone { path } => {
                 self.settler.forget(&path);
+                self.vanished.push(path);
                 return;
             }
             Input::Unreadable { watch, folders } => {
@@ -274,6 +282,7 @@ impl Watcher {
                 self.check_roots = true;
             }
             self.settler.forget(gone);
+            self.vanished.push(gone.clone());
         }
         let Some(path) = to else {
             return;
@@ -298,6 +307,17 @@ impl Watcher {
             }
         };
         self.settler.note(watch, path.clone(), hint, now);
+    }
+
+    /// Marks the rows of removed paths gone (after a look: a rename-over or a quick
+    /// re-creation leaves the path there).
+    async fn record_vanished(&mut self) -> Result<(), StoreError> {
+        let paths = std::mem::take(&mut self.vanished);
+        let (store, watched) = (self.ctx.store.clone(), self.ctx.watched.clone());
+        tokio::task::spawn_blocking(move || scan::mark_vanished(&store, &watched, &paths))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(())
     }
 
     /// Looks at paths of unknown type: folders are watched (if native) and their files

@@ -6,6 +6,7 @@ mod auth;
 mod chaos;
 mod crash;
 mod faults;
+mod gone;
 mod inputs;
 mod operate;
 mod sync;
