@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Snapshot returned by [`crate::Emulator::state`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Media items in creation order.
+    /// Media items in creation order (deleted ones are gone from here).
     pub items: Vec<Item>,
+    /// Ids of items deleted with [`crate::Emulator::delete_item`], in deletion order.
+    #[serde(default)]
+    pub deleted_items: Vec<String>,
     /// Albums in creation order.
     pub albums: Vec<Album>,
     /// Request counts by kind (`raw_upload`, `resumable_start`, `resumable_upload`, `query`,

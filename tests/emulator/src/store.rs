@@ -185,6 +185,9 @@ pub(crate) struct Inner {
     pub sessions: Vec<SessionData>,
     pub items: Vec<ItemData>,
     pub item_by_sha: HashMap<String, usize>,
+    /// Items the user deleted in the app, in deletion order, with the client that created
+    /// them (asking about your own deleted item is normal life, not a client mistake).
+    pub deleted: Vec<(String, String)>,
     pub albums: Vec<AlbumData>,
     pub requests: BTreeMap<String, u64>,
     pub quota_day: Option<NaiveDate>,
@@ -214,6 +217,7 @@ impl Inner {
             sessions: Vec::new(),
             items: Vec::new(),
             item_by_sha: HashMap::new(),
+            deleted: Vec::new(),
             albums: Vec::new(),
             requests: BTreeMap::new(),
             quota_day: None,
@@ -284,6 +288,37 @@ impl Inner {
 
     pub(crate) fn item(&self, id: &str) -> Option<&ItemData> {
         self.items.iter().find(|i| i.id == id)
+    }
+
+    /// The client that created `id`, if the user deleted that item.
+    pub(crate) fn deleted_by(&self, id: &str) -> Option<&str> {
+        self.deleted
+            .iter()
+            .find(|(d, _)| d == id)
+            .map(|(_, client)| client.as_str())
+    }
+
+    /// Deletes an item as the user does in the Google Photos app: it leaves the library and
+    /// every album, its bytes stop counting against storage, and identical bytes uploaded
+    /// later become a new item with a new id. Returns false for an unknown id.
+    pub(crate) fn delete_item(&mut self, id: &str) -> bool {
+        let Some(idx) = self.items.iter().position(|i| i.id == id) else {
+            return false;
+        };
+        let item = self.items.remove(idx);
+        for album in &mut self.albums {
+            album.item_ids.retain(|i| i != id);
+        }
+        // Only distinct items count against storage; a deleted one frees its bytes.
+        self.storage_used = self.storage_used.saturating_sub(item.size);
+        self.item_by_sha = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.sha256.clone(), i))
+            .collect();
+        self.deleted.push((item.id, item.client_id));
+        true
     }
 
     pub(crate) fn album(&self, id: &str) -> Option<&AlbumData> {
@@ -391,6 +426,7 @@ impl Inner {
                     status: s.status.as_str().to_owned(),
                 })
                 .collect(),
+            deleted_items: self.deleted.iter().map(|(id, _)| id.clone()).collect(),
             violations: self.violations.clone(),
             refreshes: self.refreshes,
             authorizations: self.authorizations.clone(),
