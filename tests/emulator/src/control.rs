@@ -14,6 +14,7 @@
 //! | POST | `consent` | `"approve"`, `"deny"` or `{"grant_only":[…]}` | consent behaviour |
 //! | GET | `client-json` | — | the installed-app client JSON |
 //! | DELETE | `items/{id}` | — | delete a media item as the user would in the app (404 if unknown) |
+//! | DELETE | `albums/{id}` | — | delete an album as the user would in the app (404 if unknown) |
 
 use std::time::Duration;
 
@@ -130,6 +131,14 @@ pub(crate) async fn handle(shared: &Shared, route: &Route, parts: Parts, body: B
                 json_ok(&json!({}))
             } else {
                 (StatusCode::NOT_FOUND, "no such media item\n").into_response()
+            }
+        }
+        (&Method::DELETE, p) if p.starts_with("albums/") => {
+            let id = &p["albums/".len()..];
+            if shared.lock().delete_album(id) {
+                json_ok(&json!({}))
+            } else {
+                (StatusCode::NOT_FOUND, "no such album\n").into_response()
             }
         }
         _ => (StatusCode::NOT_FOUND, "unknown control endpoint\n").into_response(),

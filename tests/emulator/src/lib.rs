@@ -207,6 +207,13 @@ impl Emulator {
         self.shared.lock().delete_item(id)
     }
 
+    /// Deletes an album as the user would in the Google Photos app: its items stay in the
+    /// library; batchCreate into it then fails as for a foreign album, and `albums.get`
+    /// answers as for an unknown id. Returns false when no such album exists.
+    pub fn delete_album(&self, id: &str) -> bool {
+        self.shared.lock().delete_album(id)
+    }
+
     /// Test hook: pads an album with `n` placeholder entries so the 20,000-item album limit
     /// can be reached without 20,000 uploads. The placeholders are not media items.
     #[doc(hidden)]

@@ -188,6 +188,8 @@ pub(crate) struct Inner {
     /// Items the user deleted in the app, in deletion order, with the client that created
     /// them (asking about your own deleted item is normal life, not a client mistake).
     pub deleted: Vec<(String, String)>,
+    /// Albums the user deleted in the app, likewise with their creating client.
+    pub deleted_albums: Vec<(String, String)>,
     pub albums: Vec<AlbumData>,
     pub requests: BTreeMap<String, u64>,
     pub quota_day: Option<NaiveDate>,
@@ -218,6 +220,7 @@ impl Inner {
             items: Vec::new(),
             item_by_sha: HashMap::new(),
             deleted: Vec::new(),
+            deleted_albums: Vec::new(),
             albums: Vec::new(),
             requests: BTreeMap::new(),
             quota_day: None,
@@ -319,6 +322,28 @@ impl Inner {
             .collect();
         self.deleted.push((item.id, item.client_id));
         true
+    }
+
+    /// Deletes an album as the user does in the app: the album goes, its items stay in the
+    /// library (they only lose that album). Returns false for an unknown id.
+    pub(crate) fn delete_album(&mut self, id: &str) -> bool {
+        let Some(idx) = self.albums.iter().position(|a| a.id == id) else {
+            return false;
+        };
+        let album = self.albums.remove(idx);
+        for item in &mut self.items {
+            item.album_ids.retain(|a| a != id);
+        }
+        self.deleted_albums.push((album.id, album.client_id));
+        true
+    }
+
+    /// The client that created album `id`, if the user deleted it.
+    pub(crate) fn album_deleted_by(&self, id: &str) -> Option<&str> {
+        self.deleted_albums
+            .iter()
+            .find(|(d, _)| d == id)
+            .map(|(_, client)| client.as_str())
     }
 
     pub(crate) fn album(&self, id: &str) -> Option<&AlbumData> {
@@ -427,6 +452,11 @@ impl Inner {
                 })
                 .collect(),
             deleted_items: self.deleted.iter().map(|(id, _)| id.clone()).collect(),
+            deleted_albums: self
+                .deleted_albums
+                .iter()
+                .map(|(id, _)| id.clone())
+                .collect(),
             violations: self.violations.clone(),
             refreshes: self.refreshes,
             authorizations: self.authorizations.clone(),

@@ -132,10 +132,9 @@ async fn another_clients_deleted_item_is_still_a_foreign_id() {
     let id = create_one(&fx, jpeg(300, 3), "x.jpg", None).await;
     assert!(fx.emu.delete_item(&id));
     let (other, _) = fx.emu.register_client();
-    let theirs = fx.emu.grant_access_token_for(
-        &other,
-        &[gphotos_emulator::SCOPE_READONLY_APPCREATED],
-    );
+    let theirs = fx
+        .emu
+        .grant_access_token_for(&other, &[gphotos_emulator::SCOPE_READONLY_APPCREATED]);
     let resp = fx.get_as(&theirs, &format!("/v1/mediaItems/{id}")).await;
     assert_eq!(resp.status(), 400);
     fx.assert_violation("not a media item created by this OAuth client");
@@ -158,4 +157,42 @@ async fn the_control_api_deletes_items() {
         before,
         "control requests are not counted"
     );
+}
+
+#[tokio::test]
+async fn a_deleted_album_keeps_its_items_and_refuses_new_ones_without_blame() {
+    let fx = fx().await;
+    let album = fx.create_album("Trip").await;
+    let id = create_one(&fx, jpeg(300, 5), "a.jpg", Some(&album)).await;
+    assert!(fx.emu.delete_album(&album));
+
+    let state = fx.state();
+    assert!(state.albums.is_empty());
+    assert_eq!(state.deleted_albums, vec![album.clone()]);
+    assert_eq!(state.items[0].id, id, "the item stays in the library");
+    assert!(state.items[0].album_ids.is_empty());
+
+    let token = fx.upload(jpeg(300, 6), "b.jpg").await;
+    let resp = fx
+        .batch_create(json!({
+            "albumId": album,
+            "newMediaItems": [{"simpleMediaItem": {"uploadToken": token}}]
+        }))
+        .await;
+    assert_eq!(
+        google_error(resp).await,
+        (
+            400,
+            "INVALID_ARGUMENT".to_owned(),
+            "No permission to add media items to this album.".to_owned()
+        )
+    );
+    let resp = fx.get_as(&fx.token, &format!("/v1/albums/{album}")).await;
+    assert_eq!(resp.status(), 400);
+    fx.assert_no_violations();
+
+    let url = fx.url(&format!("/__emulator/albums/{album}"));
+    let again = fx.http.delete(&url).send().await.unwrap();
+    assert_eq!(again.status(), 404, "already deleted");
+    assert!(!fx.emu.delete_album(&album));
 }
