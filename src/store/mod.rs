@@ -13,6 +13,7 @@ mod files;
 mod meta;
 mod migrate;
 mod queries;
+mod verify;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use files::{
 };
 pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;
+pub use verify::Requeued;
 pub use watch::{AfterUploadDue, RootMode};
 
 /// Why the store could not do what was asked.
