@@ -9,6 +9,7 @@ mod faults;
 mod inputs;
 mod operate;
 mod sync;
+mod verify;
 mod watch;
 mod watch_incomplete;
 mod watch_unreadable;
