@@ -4,7 +4,9 @@
 //! so there is exactly one creator. It waits until uploads pause for a moment (or a batch
 //! is full), takes one album's worth of uploaded files, and records every per-item outcome
 //! in the same transaction. A call refused over an upload token is split in halves until
-//! the bad tokens are isolated; only those files are uploaded again.
+//! the bad tokens are isolated; only those files are uploaded again. A recorded album id
+//! that Google refuses (the user deleted the album in the app) is forgotten and the album
+//! created anew, so files queued again by `gphotosd verify` still land in their album.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,10 +103,10 @@ async fn create_batch(
     album: Option<&str>,
     items: Vec<UploadedItem>,
 ) -> Result<Next, StoreError> {
-    let album_id = match album {
-        None => None,
-        Some(title) => match album_id(ctx, title).await {
-            Ok(id) => Some(id),
+    let (mut album_id, mut recorded) = match album {
+        None => (None, false),
+        Some(title) => match resolve_album(ctx, title).await {
+            Ok((id, recorded)) => (Some(id), recorded),
             Err(e) => return call_failed(ctx, &items, &e).await,
         },
     };
@@ -124,6 +126,31 @@ async fn create_batch(
             .collect();
         match ctx.api.batch_create(album_id.as_deref(), &request).await {
             Ok(results) => record_results(ctx, &items, results).await?,
+            // A recorded album id stops working when the user deletes the album in the
+            // app: forget it and make the album anew (once), so the files still land in
+            // an album of that title instead of failing.
+            Err(e) if recorded && e.is_album_refused() => {
+                recorded = false;
+                if let (Some(title), Some(stale)) = (album, album_id.take()) {
+                    tracing::warn!(
+                        album = title,
+                        "Google refused the recorded album (deleted in the app?); creating it again"
+                    );
+                    let t = title.to_owned();
+                    ctx.store
+                        .call(move |db| db.forget_album(&t, &stale))
+                        .await?;
+                    match resolve_album(ctx, title).await {
+                        Ok((id, _)) => album_id = Some(id),
+                        Err(e) => {
+                            let rest: Vec<UploadedItem> =
+                                stack.into_iter().flatten().chain(items).collect();
+                            return call_failed(ctx, &rest, &e).await;
+                        }
+                    }
+                }
+                stack.push(items);
+            }
             Err(e) if e.is_invalid_upload_token() && items.len() > 1 => {
                 let mut left = items;
                 let right = left.split_off(left.len() / 2);
@@ -152,11 +179,12 @@ async fn create_batch(
     Ok(Next::Continue)
 }
 
-/// The id of the album titled `title`, created once by this app.
-async fn album_id(ctx: &CreateContext, title: &str) -> Result<String, ApiError> {
+/// The id of the album titled `title`, created once by this app, and whether it came from
+/// the database (an id Google has not just confirmed).
+async fn resolve_album(ctx: &CreateContext, title: &str) -> Result<(String, bool), ApiError> {
     let t = title.to_owned();
     if let Some(id) = ctx.store.call(move |db| db.album_id(&t)).await? {
-        return Ok(id);
+        return Ok((id, true));
     }
     // Listing needs the read-back scope; without it, go straight to creating.
     let existing = match ctx.api.find_album(title).await {
@@ -177,7 +205,7 @@ async fn album_id(ctx: &CreateContext, title: &str) -> Result<String, ApiError> 
     };
     let (t, i) = (title.to_owned(), id.clone());
     ctx.store.call(move |db| db.save_album(&t, &i)).await?;
-    Ok(id)
+    Ok((id, false))
 }
 
 async fn record_results(

@@ -15,6 +15,7 @@
 //! - [`pipeline`]: wires the stages and runs them ([`pipeline::run`]).
 //! - [`status`]: the read model of `gphotosd status` and systemd's `STATUS=`.
 //! - [`systemd`]: the notify protocol (ready, status, watchdog, stopping).
+//! - [`verify`]: `gphotosd verify`, checking that Google still holds the recorded items.
 //! - [`cli`]: one module per subcommand; `main.rs` only dispatches.
 
 pub mod after_upload;
@@ -32,4 +33,5 @@ pub mod status;
 pub mod store;
 pub mod systemd;
 pub mod upload;
+pub mod verify;
 pub mod watch;

@@ -5,6 +5,7 @@
 //! crash never under-counts and the budget is never crossed.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
 use chrono_tz::America::Los_Angeles;
@@ -21,6 +22,8 @@ pub struct Limits {
     bytes: Option<DefaultDirectRateLimiter>,
     budget: u64,
     store: Store,
+    /// Requests this process counted against the budget (what `verify` reports it spent).
+    counted: AtomicU64,
 }
 
 /// The daily budget is spent until `resets_at` (Unix seconds).
@@ -61,6 +64,7 @@ impl Limits {
             bytes,
             budget: daily_budget,
             store,
+            counted: AtomicU64::new(0),
         }
     }
 
@@ -74,7 +78,10 @@ impl Limits {
             .call(move |db| db.spend_request(&day, budget))
             .await?;
         match spent {
-            Some(_) => Ok(()),
+            Some(_) => {
+                self.counted.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             None => Err(BudgetSpent {
                 budget,
                 resets_at: next_pacific_midnight(Utc::now()),
@@ -97,9 +104,14 @@ impl Limits {
         let _ = limiter.until_n_ready(n).await;
     }
 
-    /// Requests counted today and the budget.
+    /// The daily budget.
     pub fn budget(&self) -> u64 {
         self.budget
+    }
+
+    /// Requests these limits counted against the budget since they were made.
+    pub fn counted(&self) -> u64 {
+        self.counted.load(Ordering::Relaxed)
     }
 }
 

@@ -52,6 +52,11 @@ pub enum ErrorClass {
 
 const STORAGE_FULL: &str = "remaining storage in the user's account";
 const INVALID_UPLOAD_TOKEN: &str = "valid upload token";
+const INSUFFICIENT_SCOPES: &str = "insufficient authentication scopes";
+const NO_ALBUM_PERMISSION: &str = "no permission to add media items to this album";
+const INVALID_ALBUM_ID: &str = "invalid album id";
+/// Google's text for a media item id that does not resolve (lower-cased).
+const INVALID_MEDIA_ITEM_ID: &str = "invalid media item id";
 
 impl ApiError {
     /// How the pipeline should react.
@@ -81,6 +86,44 @@ impl ApiError {
     /// Whether batchCreate refused the call over an upload token.
     pub fn is_invalid_upload_token(&self) -> bool {
         matches!(self, ApiError::Google { status: 400, message, .. } if message.contains(INVALID_UPLOAD_TOKEN))
+    }
+
+    /// Whether Google refused the call because the access token lacks a scope the method
+    /// needs (403 `PERMISSION_DENIED` "insufficient authentication scopes"), as opposed to
+    /// other 403s such as an API that is not enabled.
+    pub fn is_insufficient_scope(&self) -> bool {
+        matches!(self, ApiError::Google { status: 403, message, .. } if message.contains(INSUFFICIENT_SCOPES))
+    }
+
+    /// Whether a read was refused because the media item id does not resolve: the item was
+    /// deleted in the app, or was never this app's (`400 Invalid media item ID.`, or 404).
+    pub fn is_invalid_media_item(&self) -> bool {
+        match self {
+            ApiError::Google { status: 404, .. } => true,
+            ApiError::Google {
+                status: 400,
+                message,
+                ..
+            } => message.to_lowercase().contains(INVALID_MEDIA_ITEM_ID),
+            _ => false,
+        }
+    }
+
+    /// Whether Google refused the album of a call: it was deleted in the app, or is not
+    /// this app's (`400 No permission to add media items to this album.` /
+    /// `Invalid album ID.`).
+    pub fn is_album_refused(&self) -> bool {
+        match self {
+            ApiError::Google {
+                status: 400,
+                message,
+                ..
+            } => {
+                let m = message.to_lowercase();
+                m.contains(NO_ALBUM_PERMISSION) || m.contains(INVALID_ALBUM_ID)
+            }
+            _ => false,
+        }
     }
 
     /// When a global pause from this error lifts by itself (Unix seconds).
@@ -212,6 +255,48 @@ mod tests {
             classify_google(429, "concurrent write request", None, None),
             ErrorClass::Transient { retry_after: None }
         );
+    }
+
+    fn google(status: u16, message: &str) -> ApiError {
+        ApiError::Google {
+            op: "test",
+            status,
+            message: message.to_owned(),
+            quota_limit: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_scope_is_told_apart_from_other_403s() {
+        assert!(
+            google(403, "Request had insufficient authentication scopes.").is_insufficient_scope()
+        );
+        let disabled = google(
+            403,
+            "Photos Library API has not been used in project 1 before or it is disabled.",
+        );
+        assert!(!disabled.is_insufficient_scope());
+        assert_eq!(
+            disabled.class(),
+            ErrorClass::Pause(PauseReason::ScopeMissing),
+            "the pipeline still pauses on any 403"
+        );
+    }
+
+    #[test]
+    fn an_unresolvable_media_item_id_is_recognised() {
+        assert!(google(400, "Invalid media item ID.").is_invalid_media_item());
+        assert!(google(404, "Requested entity was not found.").is_invalid_media_item());
+        assert!(!google(400, "Request contains an invalid argument.").is_invalid_media_item());
+        assert!(!google(500, "Invalid media item ID.").is_invalid_media_item());
+    }
+
+    #[test]
+    fn a_refused_album_is_recognised() {
+        assert!(google(400, "No permission to add media items to this album.").is_album_refused());
+        assert!(google(400, "Invalid album ID.").is_album_refused());
+        assert!(!google(400, "Request must contain a valid upload token.").is_album_refused());
     }
 
     #[test]

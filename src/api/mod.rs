@@ -1,4 +1,5 @@
-//! The Google Photos Library API client: uploads, batchCreate, albums.
+//! The Google Photos Library API client: uploads, batchCreate, albums, and reading back
+//! created items (`mediaItems.get` / `batchGet`, for `gphotosd verify`).
 //!
 //! [`ApiClient`] counts every request against the limits before sending it and attaches a
 //! fresh access token; a 401 triggers one refresh. Errors come back as [`ApiError`] with an
@@ -6,6 +7,7 @@
 
 mod error;
 mod media;
+mod read;
 mod uploads;
 
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 pub use error::{ApiError, ErrorClass};
 pub use media::{ItemResult, NewItem};
+pub use read::{Lookup, MAX_BATCH_GET, MediaItem, MediaMetadata};
 pub use uploads::{SessionStart, SessionState};
 
 use crate::auth::{AccessToken, TokenSource};

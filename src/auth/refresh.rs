@@ -134,6 +134,18 @@ impl TokenSource {
         self.refresh(&mut inner).await
     }
 
+    /// The scopes the token file says Google granted; empty when it does not say (a file
+    /// written by other tools). Kept current by every refresh.
+    pub async fn granted_scopes(&self) -> Result<Vec<String>, AuthError> {
+        let mut inner = self.inner.lock().await;
+        self.reload_if_changed(&mut inner)?;
+        Ok(inner
+            .file
+            .as_ref()
+            .map(|f| f.scopes.clone())
+            .unwrap_or_default())
+    }
+
     /// Forces one refresh and reports the granted scopes (`gphotosd auth --check`).
     pub async fn refresh_now(&self) -> Result<RefreshReport, AuthError> {
         let mut inner = self.inner.lock().await;

@@ -113,7 +113,9 @@ fn print_scopes(scopes: &[String]) {
     for scope in scopes {
         let what = match scope.as_str() {
             SCOPE_APPENDONLY => " (upload photos and videos, create albums)",
-            SCOPE_READ_APP_CREATED => " (find the albums and items gphotosd created)",
+            SCOPE_READ_APP_CREATED => {
+                " (find the albums and items gphotosd created; `gphotosd verify` checks them)"
+            }
             _ => "",
         };
         println!("  {scope}{what}");
@@ -121,7 +123,8 @@ fn print_scopes(scopes: &[String]) {
     if !scopes.iter().any(|s| s == SCOPE_READ_APP_CREATED) {
         println!(
             "Note: without {SCOPE_READ_APP_CREATED} gphotosd uploads, but cannot find its own \
-             albums again if its database is lost. Run `gphotosd auth` and tick every box to \
+             albums again if its database is lost, and `gphotosd verify` cannot check that \
+             Google still has what was uploaded. Run `gphotosd auth` and tick every box to \
              grant it."
         );
     }

@@ -7,6 +7,7 @@ mod retry;
 mod run;
 mod status;
 mod sync;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,27 @@ pub enum Command {
         /// The files to retry.
         paths: Vec<PathBuf>,
     },
+    /// Check that Google Photos still holds every uploaded file (or the given ones): a
+    /// media item deleted in the Google Photos app is reported missing.
+    ///
+    /// Asks Google about 50 items per request, counted against the daily request budget.
+    /// Needs the token to grant photoslibrary.readonly.appcreateddata (`gphotosd auth`
+    /// asks for it). Without --requeue-missing nothing is changed. Works beside a running
+    /// daemon. Exit status: 0 when every item is there, 1 when some are missing, 2 when
+    /// some could not be checked (or a path is not an uploaded file), 75 when Google or
+    /// the token stopped it (daily budget spent, read permission missing, `gphotosd auth`
+    /// needed).
+    Verify {
+        /// Machine-readable output (the schema is documented in the README).
+        #[arg(long)]
+        json: bool,
+        /// Queue the files of missing items again, to be uploaded as new items (into
+        /// their album, if they had one).
+        #[arg(long)]
+        requeue_missing: bool,
+        /// Uploaded files to check (default: all of them).
+        paths: Vec<PathBuf>,
+    },
     /// Run the whole pipeline offline against the bundled Google Photos emulator, on a
     /// generated camera folder. Touches no Google account.
     Demo {
@@ -90,6 +112,9 @@ pub enum Command {
 
 /// Exit status of a sync that a pause ended (EX_TEMPFAIL: try again later).
 pub const EXIT_PAUSED: u8 = 75;
+/// Exit status of a verify that could not check everything it was asked to (as clap's
+/// usage errors: the question could not be answered).
+pub const EXIT_UNVERIFIED: u8 = 2;
 
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> ExitCode {
@@ -102,6 +127,17 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Demo { keep } => demo::demo(keep).await,
         Command::Retry { all, paths } => retry::retry(&config_path(cli.config), all, &paths),
+        Command::Verify {
+            json,
+            requeue_missing,
+            paths,
+        } => {
+            let options = crate::verify::Options {
+                paths,
+                requeue_missing,
+            };
+            return verify::verify(&config_path(cli.config), json, &options).await;
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut out = Vec::new();

@@ -94,10 +94,25 @@ impl Db {
         Ok(())
     }
 
+    /// Forgets the album `title` if it is still recorded as `album_id` (Google refused
+    /// that id: the user deleted the album). The next file for it creates it anew.
+    pub fn forget_album(&mut self, title: &str, album_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM albums WHERE title = ?1 AND album_id = ?2",
+            params![title, album_id],
+        )?;
+        Ok(())
+    }
+
     /// Counts one request against `day`'s budget, unless that would cross it. Returns the
     /// count after this request, or `None` when the budget is spent (nothing counted).
     pub fn spend_request(&mut self, day: &str, budget: u64) -> Result<Option<u64>, StoreError> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE: read-then-write. Another process spending the same ledger (`gphotosd
+        // verify` beside the daemon) would otherwise make the upgrade to a write fail with
+        // SQLITE_BUSY at once instead of waiting its turn.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let used: u64 = tx
             .query_row(
                 "SELECT requests FROM request_ledger WHERE day = ?1",

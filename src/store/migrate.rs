@@ -77,4 +77,30 @@ mod tests {
         assert!(err.to_string().contains("newer gphotosd"), "{err}");
         assert!(matches!(err, StoreError::TooNew { .. }));
     }
+
+    #[test]
+    fn a_reader_asks_for_an_upgrade_instead_of_failing_on_a_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for script in &MIGRATIONS[..2] {
+                tx.execute_batch(script).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 2).unwrap();
+            tx.commit().unwrap();
+        }
+        let err = Db::open_read_only(&path).err().expect("an older schema");
+        assert!(matches!(err, StoreError::TooOld { found: 2, .. }), "{err}");
+        assert!(err.to_string().contains("restart gphotosd"), "{err}");
+        // The daemon (a writer) upgrades it; then it reads.
+        drop(Db::open(&path).unwrap());
+        Db::open_read_only(&path).unwrap();
+
+        let fresh = dir.path().join("new");
+        drop(Connection::open(&fresh).unwrap());
+        let err = Db::open_read_only(&fresh).err().expect("not created yet");
+        assert!(err.to_string().contains("being created"), "{err}");
+    }
 }

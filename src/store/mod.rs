@@ -14,6 +14,7 @@ mod gone;
 mod meta;
 mod migrate;
 mod queries;
+mod verify;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use files::{
 };
 pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;
+pub use verify::Requeued;
 pub use watch::{AFTER_UPLOAD_FAILED, AfterUploadDue, RootMode};
 
 /// Why the store could not do what was asked.
@@ -44,6 +46,23 @@ pub enum StoreError {
          would lose state)"
     )]
     TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    /// A reader met a database an older gphotosd wrote (or one being created this very
+    /// moment): only the daemon, which writes, upgrades it.
+    #[error(
+        "database {path} has schema version {found}; this gphotosd reads version {known}. \
+         {}",
+        if *found == 0 {
+            "It is being created right now: try again in a moment."
+        } else {
+            "A daemon of this version upgrades it when it starts: restart gphotosd \
+             (`systemctl restart gphotosd`) or run `gphotosd sync` once."
+        }
+    )]
+    TooOld {
         path: PathBuf,
         found: i64,
         known: i64,
@@ -95,6 +114,13 @@ impl Db {
         let version = migrate::user_version(&conn)?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
+                path: path.to_owned(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            return Err(StoreError::TooOld {
                 path: path.to_owned(),
                 found: version,
                 known: SCHEMA_VERSION,

@@ -10,6 +10,7 @@ mod gone;
 mod inputs;
 mod operate;
 mod sync;
+mod verify;
 mod watch;
 mod watch_incomplete;
 mod watch_unreadable;

@@ -9,18 +9,23 @@ use serde_json::Value;
 use crate::helpers::*;
 
 async fn status_json(setup: &Setup) -> Value {
+    try_status_json(setup)
+        .await
+        .unwrap_or_else(|e| panic!("status --json failed: {e}"))
+}
+
+/// `status --json`, or what it said when it failed.
+async fn try_status_json(setup: &Setup) -> Result<Value, String> {
     let out = setup
         .command("status")
         .arg("--json")
         .output()
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status --json prints JSON")
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).expect("status --json prints JSON"))
 }
 
 async fn status_text(setup: &Setup, args: &[&str]) -> String {
@@ -84,11 +89,11 @@ async fn status_shows_uploads_in_flight_of_a_live_daemon() {
             "no progress seen:\n{}",
             daemon.log()
         );
-        if setup.state.join("gphotosd.db").exists() {
-            let json = status_json(&setup).await;
-            if json["in_flight"][0]["bytes_sent"].as_u64().unwrap_or(0) > 0 {
-                break json;
-            }
+        // Until the daemon has created its database, status says so and fails.
+        if let Ok(json) = try_status_json(&setup).await
+            && json["in_flight"][0]["bytes_sent"].as_u64().unwrap_or(0) > 0
+        {
+            break json;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };

@@ -133,6 +133,9 @@ pub(crate) async fn get(ctx: Ctx, id: &str) -> ApiResult {
     let inner = ctx.shared.lock();
     match inner.album(id) {
         Some(a) if a.client_id == principal.client_id => Ok(json_ok(&album_json(a))),
+        None if inner.album_deleted_by(id) == Some(principal.client_id.as_str()) => Err(
+            ApiError::google(axum::http::StatusCode::BAD_REQUEST, MSG_INVALID_ALBUM),
+        ),
         _ => Err(ApiError::invalid(
             MSG_INVALID_ALBUM,
             format!("albums_get: {id:?} is not an album created by this OAuth client"),

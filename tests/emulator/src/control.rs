@@ -13,6 +13,8 @@
 //! | POST | `storage-limit` | `{"bytes":N}` or `{"bytes":null}` | set the storage limit |
 //! | POST | `consent` | `"approve"`, `"deny"` or `{"grant_only":[…]}` | consent behaviour |
 //! | GET | `client-json` | — | the installed-app client JSON |
+//! | DELETE | `items/{id}` | — | delete a media item as the user would in the app (404 if unknown) |
+//! | DELETE | `albums/{id}` | — | delete an album as the user would in the app (404 if unknown) |
 
 use std::time::Duration;
 
@@ -123,6 +125,22 @@ pub(crate) async fn handle(shared: &Shared, route: &Route, parts: Parts, body: B
             json_ok(&json!({}))
         }
         (&Method::GET, "client-json") => json_ok(&shared.client_json("installed")),
+        (&Method::DELETE, p) if p.starts_with("items/") => {
+            let id = &p["items/".len()..];
+            if shared.lock().delete_item(id) {
+                json_ok(&json!({}))
+            } else {
+                (StatusCode::NOT_FOUND, "no such media item\n").into_response()
+            }
+        }
+        (&Method::DELETE, p) if p.starts_with("albums/") => {
+            let id = &p["albums/".len()..];
+            if shared.lock().delete_album(id) {
+                json_ok(&json!({}))
+            } else {
+                (StatusCode::NOT_FOUND, "no such album\n").into_response()
+            }
+        }
         _ => (StatusCode::NOT_FOUND, "unknown control endpoint\n").into_response(),
     }
 }

@@ -199,6 +199,21 @@ impl Emulator {
         self.shared.lock().storage_limit = limit;
     }
 
+    /// Deletes a media item as the user would in the Google Photos app. It leaves the
+    /// library and its albums and frees its storage; `get` and `batchGet` then answer for it
+    /// as for an unknown id, and uploading the same bytes again creates a new item with a
+    /// new id. Returns false when no such item exists.
+    pub fn delete_item(&self, id: &str) -> bool {
+        self.shared.lock().delete_item(id)
+    }
+
+    /// Deletes an album as the user would in the Google Photos app: its items stay in the
+    /// library; batchCreate into it then fails as for a foreign album, and `albums.get`
+    /// answers as for an unknown id. Returns false when no such album exists.
+    pub fn delete_album(&self, id: &str) -> bool {
+        self.shared.lock().delete_album(id)
+    }
+
     /// Test hook: pads an album with `n` placeholder entries so the 20,000-item album limit
     /// can be reached without 20,000 uploads. The placeholders are not media items.
     #[doc(hidden)]

@@ -9,10 +9,16 @@ use serde::{Deserialize, Serialize};
 /// Snapshot returned by [`crate::Emulator::state`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Media items in creation order.
+    /// Media items in creation order (deleted ones are gone from here).
     pub items: Vec<Item>,
-    /// Albums in creation order.
+    /// Ids of items deleted with [`crate::Emulator::delete_item`], in deletion order.
+    #[serde(default)]
+    pub deleted_items: Vec<String>,
+    /// Albums in creation order (deleted ones are gone from here).
     pub albums: Vec<Album>,
+    /// Ids of albums deleted with [`crate::Emulator::delete_album`], in deletion order.
+    #[serde(default)]
+    pub deleted_albums: Vec<String>,
     /// Request counts by kind (`raw_upload`, `resumable_start`, `resumable_upload`, `query`,
     /// `cancel`, `batch_create`, `albums_create`, `albums_list`, `albums_get`,
     /// `albums_batch_add`, `media_items_list`, `media_items_get`, `media_items_batch_get`,

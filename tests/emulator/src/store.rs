@@ -185,6 +185,11 @@ pub(crate) struct Inner {
     pub sessions: Vec<SessionData>,
     pub items: Vec<ItemData>,
     pub item_by_sha: HashMap<String, usize>,
+    /// Items the user deleted in the app, in deletion order, with the client that created
+    /// them (asking about your own deleted item is normal life, not a client mistake).
+    pub deleted: Vec<(String, String)>,
+    /// Albums the user deleted in the app, likewise with their creating client.
+    pub deleted_albums: Vec<(String, String)>,
     pub albums: Vec<AlbumData>,
     pub requests: BTreeMap<String, u64>,
     pub quota_day: Option<NaiveDate>,
@@ -214,6 +219,8 @@ impl Inner {
             sessions: Vec::new(),
             items: Vec::new(),
             item_by_sha: HashMap::new(),
+            deleted: Vec::new(),
+            deleted_albums: Vec::new(),
             albums: Vec::new(),
             requests: BTreeMap::new(),
             quota_day: None,
@@ -284,6 +291,59 @@ impl Inner {
 
     pub(crate) fn item(&self, id: &str) -> Option<&ItemData> {
         self.items.iter().find(|i| i.id == id)
+    }
+
+    /// The client that created `id`, if the user deleted that item.
+    pub(crate) fn deleted_by(&self, id: &str) -> Option<&str> {
+        self.deleted
+            .iter()
+            .find(|(d, _)| d == id)
+            .map(|(_, client)| client.as_str())
+    }
+
+    /// Deletes an item as the user does in the Google Photos app: it leaves the library and
+    /// every album, its bytes stop counting against storage, and identical bytes uploaded
+    /// later become a new item with a new id. Returns false for an unknown id.
+    pub(crate) fn delete_item(&mut self, id: &str) -> bool {
+        let Some(idx) = self.items.iter().position(|i| i.id == id) else {
+            return false;
+        };
+        let item = self.items.remove(idx);
+        for album in &mut self.albums {
+            album.item_ids.retain(|i| i != id);
+        }
+        // Only distinct items count against storage; a deleted one frees its bytes.
+        self.storage_used = self.storage_used.saturating_sub(item.size);
+        self.item_by_sha = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.sha256.clone(), i))
+            .collect();
+        self.deleted.push((item.id, item.client_id));
+        true
+    }
+
+    /// Deletes an album as the user does in the app: the album goes, its items stay in the
+    /// library (they only lose that album). Returns false for an unknown id.
+    pub(crate) fn delete_album(&mut self, id: &str) -> bool {
+        let Some(idx) = self.albums.iter().position(|a| a.id == id) else {
+            return false;
+        };
+        let album = self.albums.remove(idx);
+        for item in &mut self.items {
+            item.album_ids.retain(|a| a != id);
+        }
+        self.deleted_albums.push((album.id, album.client_id));
+        true
+    }
+
+    /// The client that created album `id`, if the user deleted it.
+    pub(crate) fn album_deleted_by(&self, id: &str) -> Option<&str> {
+        self.deleted_albums
+            .iter()
+            .find(|(d, _)| d == id)
+            .map(|(_, client)| client.as_str())
     }
 
     pub(crate) fn album(&self, id: &str) -> Option<&AlbumData> {
@@ -390,6 +450,12 @@ impl Inner {
                     received: s.received,
                     status: s.status.as_str().to_owned(),
                 })
+                .collect(),
+            deleted_items: self.deleted.iter().map(|(id, _)| id.clone()).collect(),
+            deleted_albums: self
+                .deleted_albums
+                .iter()
+                .map(|(id, _)| id.clone())
                 .collect(),
             violations: self.violations.clone(),
             refreshes: self.refreshes,

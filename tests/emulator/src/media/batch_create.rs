@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -90,6 +91,13 @@ pub(crate) async fn handle(mut ctx: Ctx) -> ApiResult {
         Some(album_id) => {
             match inner.album(album_id) {
                 Some(a) if a.client_id == client => {}
+                // Deleted by the user in the app: the client could not know.
+                None if inner.album_deleted_by(album_id) == Some(client.as_str()) => {
+                    return Err(ApiError::google(
+                        StatusCode::BAD_REQUEST,
+                        MSG_NO_ALBUM_PERMISSION,
+                    ));
+                }
                 _ => {
                     return Err(ApiError::invalid(
                         MSG_NO_ALBUM_PERMISSION,

@@ -1,8 +1,11 @@
 //! Reading app-created media items: `mediaItems.list`, `get`, `batchGet` and `search`.
 //! Only items the calling OAuth client created are visible (the post-March-2025 rule), and
 //! everything needs `photoslibrary.readonly.appcreateddata`. Listing is newest first; an
-//! album search follows album order.
+//! album search follows album order. An item the user deleted answers exactly like an
+//! unknown id (observed: `get` 400, `batchGet` per-item code 3 `Invalid media item ID.`),
+//! without blaming the client.
 
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -52,6 +55,10 @@ pub(crate) async fn get(ctx: Ctx, id: &str) -> ApiResult {
         Some(item) if item.client_id == principal.client_id => {
             Ok(json_ok(&media_item_json(item, true)))
         }
+        // The user deleted it in the app: the client could not know, so no violation.
+        None if inner.deleted_by(id) == Some(principal.client_id.as_str()) => Err(
+            ApiError::google(StatusCode::BAD_REQUEST, MSG_INVALID_ITEM_ID),
+        ),
         _ => Err(ApiError::invalid(
             MSG_INVALID_ITEM_ID,
             format!("media_items_get: {id:?} is not a media item created by this OAuth client"),

@@ -6,6 +6,7 @@ mod helpers;
 
 mod albums;
 mod batch_create;
+mod deletion;
 mod faults;
 mod happy;
 mod oauth;
