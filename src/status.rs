@@ -48,7 +48,8 @@ pub struct InFlight {
     pub path: String,
     pub bytes_sent: u64,
     pub size: u64,
-    /// Average bytes per second since the upload was claimed.
+    /// Average bytes per second of this attempt (bytes a resumed upload sent before a
+    /// restart do not count).
     pub rate: Option<f64>,
     /// Seconds left at that rate.
     pub eta_secs: Option<u64>,
@@ -179,7 +180,8 @@ pub fn summary_line(c: &Counts, pause: Option<&Pause>) -> String {
 
 fn in_flight(r: &FileRow, now: i64) -> InFlight {
     let elapsed = (now - r.updated_at).max(1) as f64;
-    let rate = (r.bytes_sent > 0).then(|| r.bytes_sent as f64 / elapsed);
+    let this_attempt = r.bytes_sent.saturating_sub(r.start_offset);
+    let rate = (this_attempt > 0).then(|| this_attempt as f64 / elapsed);
     let eta_secs = rate
         .filter(|r| *r > 0.0)
         .map(|rate| (r.size.saturating_sub(r.bytes_sent) as f64 / rate).round() as u64);
@@ -263,5 +265,47 @@ fn untracked_reason(config: &Config, path: &Path) -> String {
             .unwrap_or_else(|| {
                 "not seen yet: it is picked up by the next scan or file event".to_owned()
             }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_upload_reports_the_rate_of_this_attempt() {
+        let row = FileRow {
+            id: 1,
+            path: "/cam/GX010001.MP4".into(),
+            state: FileState::Uploading,
+            reason: None,
+            attempts: 0,
+            size: 10_000,
+            mime_type: Some("video/mp4".into()),
+            album_title: None,
+            bytes_sent: 6_000,
+            next_attempt_at: None,
+            media_item_id: None,
+            product_url: None,
+            alias_of: None,
+            updated_at: 1_000,
+            gone_at: None,
+            start_offset: 5_000,
+        };
+        let shown = in_flight(&row, 1_010);
+        assert_eq!(shown.rate, Some(100.0), "1 000 bytes in 10 s, not 6 000");
+        assert_eq!(shown.eta_secs, Some(40));
+        let fresh = in_flight(
+            &FileRow {
+                bytes_sent: 5_000,
+                ..row
+            },
+            1_010,
+        );
+        assert_eq!(
+            (fresh.rate, fresh.eta_secs),
+            (None, None),
+            "nothing sent yet"
+        );
     }
 }

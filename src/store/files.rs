@@ -180,6 +180,8 @@ pub struct FileRow {
     pub updated_at: i64,
     /// When the file was found missing from its path after it reached an end state.
     pub gone_at: Option<i64>,
+    /// Bytes the server held when the current upload attempt started.
+    pub start_offset: u64,
 }
 
 fn serialize_path<S: serde::Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -195,7 +197,8 @@ pub(crate) fn path_from_bytes(b: &[u8]) -> PathBuf {
 }
 
 pub(super) const ROW_COLUMNS: &str = "id, path, state, reason, attempts, size, mime_type, album_title, \
-     bytes_sent, next_attempt_at, media_item_id, product_url, alias_of, updated_at, gone_at";
+     bytes_sent, next_attempt_at, media_item_id, product_url, alias_of, updated_at, gone_at, \
+     start_offset";
 
 pub(super) fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
     let state: String = r.get(2)?;
@@ -215,6 +218,7 @@ pub(super) fn file_row(r: &Row<'_>) -> rusqlite::Result<FileRow> {
         alias_of: r.get(12)?,
         updated_at: r.get(13)?,
         gone_at: r.get(14)?,
+        start_offset: r.get(15)?,
     })
 }
 
@@ -382,7 +386,8 @@ impl Db {
         let job = self
             .conn
             .query_row(
-                "UPDATE files SET state = 'uploading', updated_at = ?1 WHERE id = ( \
+                "UPDATE files SET state = 'uploading', start_offset = bytes_sent, updated_at = ?1 \
+                 WHERE id = ( \
                    SELECT id FROM files WHERE state = 'pending' \
                       OR (state = 'waiting' AND next_attempt_at <= ?1) \
                    ORDER BY session_url IS NULL, id LIMIT 1) \
@@ -412,8 +417,18 @@ impl Db {
     pub fn set_session(&mut self, id: i64, url: &str, granularity: u64) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE files SET session_url = ?2, session_granularity = ?3, bytes_sent = 0, \
-             updated_at = ?4 WHERE id = ?1",
+             start_offset = 0, updated_at = ?4 WHERE id = ?1",
             params![id, url, granularity, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// The server holds `offset` bytes of the stored session: sending continues from there.
+    pub fn set_resumed(&mut self, id: i64, offset: u64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET bytes_sent = ?2, start_offset = ?2, updated_at = ?3 \
+             WHERE id = ?1 AND state = 'uploading'",
+            params![id, offset, unix_now()],
         )?;
         Ok(())
     }

@@ -275,6 +275,10 @@ async fn open_session(
         match ctx.api.query_session(&url).await? {
             SessionState::Active { received } if received <= job.size => {
                 tracing::info!(path = %shown(&job.path), offset = received, "resuming upload at the server's offset");
+                let id = job.id;
+                ctx.store
+                    .call(move |db| db.set_resumed(id, received))
+                    .await?;
                 return Ok((url, granularity, received));
             }
             state => {

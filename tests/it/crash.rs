@@ -83,6 +83,12 @@ async fn a_killed_daemon_resumes_its_upload_where_the_server_stands() {
         FileState::Uploading,
         "the kill left it mid-flight"
     );
+    // The server commits what arrived once it sees the connection gone.
+    wait_until("the server kept the bytes", Duration::from_secs(10), || {
+        setup.emu.state().sessions[0].received > 0
+    })
+    .await;
+    let held = setup.emu.state().sessions[0].received;
 
     // Without the bandwidth cap, the next run finishes quickly.
     setup.write_raw_config(
@@ -100,6 +106,8 @@ async fn a_killed_daemon_resumes_its_upload_where_the_server_stands() {
     // Re-sent at most the bytes after the last granularity boundary the server kept.
     let resent = state.bytes_received - size;
     assert!(resent < GRANULARITY, "re-sent {resent} bytes");
+    // The attempt started at the server's offset: `status` rates only what it sent.
+    assert_eq!(setup.row(&path).start_offset, held);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
