@@ -206,3 +206,33 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_raw_files_are_uploaded_as_photos() {
+    let setup = Setup::new().await;
+    // A Canon CR3 (ISO-BMFF, brand `crx `) whose boxes tile the file, and a Panasonic RW2.
+    let mut cr3 = b"\0\0\0\x18ftypcrx \0\0\0\x01crx isom".to_vec();
+    let payload = vec![7u8; 40_000];
+    cr3.extend_from_slice(&(payload.len() as u32 + 8).to_be_bytes());
+    cr3.extend_from_slice(b"mdat");
+    cr3.extend_from_slice(&payload);
+    std::fs::write(setup.camera.join("IMG_0001.CR3"), &cr3).unwrap();
+    let mut rw2 = b"IIU\0\x18\0\0\0".to_vec();
+    rw2.extend(vec![3u8; 30_000]);
+    std::fs::write(setup.camera.join("P1000001.RW2"), &rw2).unwrap();
+    setup.sync().await.expect_code(0);
+    let state = setup.emu.state();
+    let mut mimes: Vec<(&str, &str)> = state
+        .items
+        .iter()
+        .map(|i| (i.filename.as_str(), i.mime_type.as_str()))
+        .collect();
+    mimes.sort_unstable();
+    assert_eq!(
+        mimes,
+        [
+            ("IMG_0001.CR3", "image/x-canon-cr3"),
+            ("P1000001.RW2", "image/x-panasonic-rw2")
+        ]
+    );
+}

@@ -51,6 +51,14 @@ pub(crate) fn sniff(head: &[u8]) -> Option<Detected> {
             height: None,
         });
     }
+    if let Some(mime) = sniff_camera_raw(head) {
+        return Some(Detected {
+            mime,
+            video: false,
+            width: None,
+            height: None,
+        });
+    }
     let kind = infer::get(head)?;
     let mime = PHOTOS
         .iter()
@@ -81,6 +89,30 @@ fn sniff_extra(b: &[u8]) -> Option<&'static str> {
     };
     if ts(0, 188) || ts(4, 192) {
         return Some("video/mp2t");
+    }
+    None
+}
+
+/// Camera raw containers `infer` does not know: Canon CR3 (ISO-BMFF brand `crx `),
+/// Panasonic RW2 (`IIU\0`), Olympus ORF (`IIRO`, `IIRS`, `MMOR`), Fujifilm RAF. Google
+/// accepts "some RAW files", per camera model; the emulator cannot know the model, so it
+/// accepts these formats as a whole (TIFF-based raws — DNG, NEF, ARW, GPR — already pass as
+/// TIFF, CR2 by `infer`).
+fn sniff_camera_raw(b: &[u8]) -> Option<&'static str> {
+    if b.len() >= 12 && &b[4..8] == b"ftyp" && &b[8..12] == b"crx " {
+        return Some("image/x-canon-cr3");
+    }
+    if b.starts_with(b"IIU\0") {
+        return Some("image/x-panasonic-rw2");
+    }
+    if [b"IIRO", b"IIRS", b"MMOR"]
+        .iter()
+        .any(|m| b.starts_with(*m))
+    {
+        return Some("image/x-olympus-orf");
+    }
+    if b.starts_with(b"FUJIFILMCCD-RAW") {
+        return Some("image/x-fuji-raf");
     }
     None
 }
@@ -146,6 +178,22 @@ mod tests {
         ];
         let d = sniff(&jpeg).unwrap();
         assert_eq!((d.width, d.height), (Some(40), Some(30)));
+    }
+
+    #[test]
+    fn camera_raws_infer_does_not_know_are_photos() {
+        for (head, mime) in [
+            (&b"\0\0\0\x18ftypcrx \0\0\0\x01"[..], "image/x-canon-cr3"),
+            (b"IIU\0\x18\0\0\0", "image/x-panasonic-rw2"),
+            (b"IIRO\x08\0\0\0", "image/x-olympus-orf"),
+            (b"FUJIFILMCCD-RAW 0201", "image/x-fuji-raf"),
+        ] {
+            let d = sniff(head).unwrap_or_else(|| panic!("{mime} refused"));
+            assert_eq!((d.mime, d.video), (mime, false));
+        }
+        assert!(
+            sniff(b"\0\0\0\x18ftypcrxx\0\0\0\x01").is_none_or(|d| d.mime != "image/x-canon-cr3")
+        );
     }
 
     #[test]
