@@ -12,11 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::after_upload;
-use crate::api::{ApiClient, http_client};
-use crate::auth::{AuthError, ClientSecret, TokenSource};
+use crate::api::ApiClient;
+use crate::auth::AuthError;
 use crate::config::Config;
 use crate::create::{CreateContext, run_creator};
-use crate::limits::Limits;
 use crate::lock::{LockError, StateLock};
 use crate::pause::{PauseGate, lift_pauses};
 use crate::store::{
@@ -119,20 +118,12 @@ pub async fn run(
         })
         .await?;
 
-    let client = ClientSecret::load(&config.google.client_secret_file)?;
-    let http = http_client(config.google.connect_timeout, config.google.read_timeout);
-    let tokens = Arc::new(TokenSource::new(
-        &config.token_path(),
-        &client.token_uri,
-        http.clone(),
-    ));
-    let limits = Arc::new(Limits::new(
-        config.upload.requests_per_second,
-        config.upload.max_bytes_per_second.as_u64(),
-        config.upload.daily_request_budget,
+    let api = ApiClient::from_config(
+        &config,
         store.clone(),
-    ));
-    let api = ApiClient::new(http, &config.google.api_url, Arc::clone(&tokens), limits);
+        config.upload.max_bytes_per_second.as_u64(),
+    )?;
+    let tokens = Arc::clone(api.tokens());
     let gate = PauseGate::new(store.clone());
     if let Some(pause) = kept_pause {
         gate.set(pause).await;

@@ -16,15 +16,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::api::{ApiClient, ApiError, ErrorClass, Lookup, MAX_BATCH_GET, http_client};
-use crate::auth::{AuthError, ClientSecret, SCOPE_READ_APP_CREATED, TokenSource};
+use crate::api::{ApiClient, ApiError, ErrorClass, Lookup, MAX_BATCH_GET};
+use crate::auth::{AuthError, SCOPE_READ_APP_CREATED, TokenSource};
 use crate::config::{Config, UploadConfig};
-use crate::limits::{Limits, pacific_day};
+use crate::limits::pacific_day;
 use crate::paths::shown;
 use crate::store::{FileRow, FileState, PauseReason, Requeued, Store, StoreError};
 use crate::upload::{backoff, pause_for, transient_delay};
@@ -194,30 +193,15 @@ pub async fn verify(config: &Config, options: &Options) -> Result<Report, Verify
     report.media_items = ids.len();
 
     if !ids.is_empty() {
-        let client = ClientSecret::load(&config.google.client_secret_file)?;
-        let http = http_client(config.google.connect_timeout, config.google.read_timeout);
-        let tokens = Arc::new(TokenSource::new(
-            &config.token_path(),
-            &client.token_uri,
-            http.clone(),
-        ));
-        let limits = Arc::new(Limits::new(
-            config.upload.requests_per_second,
-            0,
-            config.upload.daily_request_budget,
-            store.clone(),
-        ));
-        match preflight(&tokens, &config.token_path()).await? {
+        let api = ApiClient::from_config(config, store.clone(), 0)?;
+        match preflight(api.tokens(), &config.token_path()).await? {
             Some(stop) => {
                 report.stopped = Some(stop);
                 report.unchecked = ids.iter().map(|id| files_of[id].len()).sum();
             }
-            None => {
-                let api = ApiClient::new(http, &config.google.api_url, tokens, Arc::clone(&limits));
-                check_all(&api, config, &ids, &files_of, &mut report).await?;
-            }
+            None => check_all(&api, config, &ids, &files_of, &mut report).await?,
         }
-        report.requests = limits.counted();
+        report.requests = api.limits().counted();
     }
 
     if options.requeue_missing && !report.missing.is_empty() {

@@ -61,13 +61,14 @@ struct RawResult {
     media_item: Option<RawMediaItem>,
 }
 
+/// A per-item `google.rpc.Status` (batchCreate and batchGet results).
 #[derive(Deserialize)]
-struct RawStatus {
+pub(super) struct RawStatus {
     // proto3 JSON omits a zero code: missing means OK.
     #[serde(default)]
-    code: i32,
+    pub(super) code: i32,
     #[serde(default)]
-    message: String,
+    pub(super) message: String,
 }
 
 #[derive(Deserialize)]

@@ -18,8 +18,10 @@ pub use media::{ItemResult, NewItem};
 pub use read::{Lookup, MAX_BATCH_GET, MediaItem, MediaMetadata};
 pub use uploads::{SessionStart, SessionState};
 
-use crate::auth::{AccessToken, TokenSource};
+use crate::auth::{AccessToken, AuthError, ClientSecret, TokenSource};
+use crate::config::Config;
 use crate::limits::Limits;
+use crate::store::Store;
 
 /// The shared HTTP client: connect and read timeouts, but no whole-request timeout (that
 /// would kill large uploads on slow links), and no redirects (nothing we call redirects,
@@ -44,6 +46,31 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// The client a gphotosd process talks to Google with: the configured endpoint and
+    /// timeouts, the token file in the state directory, and requests charged to the daily
+    /// ledger in `store`, so that every process spends one budget. `bytes_per_second` caps
+    /// upload bandwidth (0: no cap).
+    pub fn from_config(
+        config: &Config,
+        store: Store,
+        bytes_per_second: u64,
+    ) -> Result<ApiClient, AuthError> {
+        let client = ClientSecret::load(&config.google.client_secret_file)?;
+        let http = http_client(config.google.connect_timeout, config.google.read_timeout);
+        let tokens = Arc::new(TokenSource::new(
+            &config.token_path(),
+            &client.token_uri,
+            http.clone(),
+        ));
+        let limits = Arc::new(Limits::new(
+            config.upload.requests_per_second,
+            bytes_per_second,
+            config.upload.daily_request_budget,
+            store,
+        ));
+        Ok(ApiClient::new(http, &config.google.api_url, tokens, limits))
+    }
+
     /// A client for the API at `base` (no trailing slash needed).
     pub fn new(
         http: reqwest::Client,
@@ -120,5 +147,10 @@ impl ApiClient {
     /// The limits this client spends (workers use the byte limiter while streaming).
     pub fn limits(&self) -> &Arc<Limits> {
         &self.limits
+    }
+
+    /// The access tokens it sends.
+    pub fn tokens(&self) -> &Arc<TokenSource> {
+        &self.tokens
     }
 }

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Deserializer};
 
+use super::media::RawStatus;
 use super::{ApiClient, ApiError};
 
 /// Google's limit on ids per `batchGet` call.
@@ -79,15 +80,6 @@ struct BatchGetResult {
     media_item: Option<MediaItem>,
     #[serde(default)]
     status: Option<RawStatus>,
-}
-
-#[derive(Deserialize)]
-struct RawStatus {
-    // Proto3 JSON omits a zero code.
-    #[serde(default)]
-    code: i32,
-    #[serde(default)]
-    message: String,
 }
 
 /// An int64 that arrives as a JSON string (or, leniently, a number).

@@ -1,5 +1,6 @@
 //! Unit tests of the file-row transitions.
 use super::*;
+use crate::store::test_support::upload_next_as;
 
 fn scanned(path: &str, size: u64, mtime: i64) -> ScannedFile {
     ScannedFile {
@@ -14,9 +15,7 @@ fn scanned(path: &str, size: u64, mtime: i64) -> ScannedFile {
 }
 
 fn db() -> (tempfile::TempDir, Db) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(&dir.path().join("db")).unwrap();
-    (dir, db)
+    crate::store::test_support::temp_db()
 }
 
 #[test]
@@ -104,24 +103,14 @@ fn a_known_content_hash_makes_an_alias_instead_of_an_upload() {
     let (_d, mut db) = db();
     db.upsert_scanned(&scanned("/a.jpg", 10, 1)).unwrap();
     db.upsert_scanned(&scanned("/b.jpg", 10, 1)).unwrap();
-    let a = db.claim_next().unwrap().unwrap();
-    db.set_uploaded(a.id, "tok", b"same").unwrap();
-    let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
-    db.record_create_outcomes(&[(
-        items[0].id,
-        CreateOutcome::Created {
-            media_item_id: "m1".into(),
-            product_url: Some("u".into()),
-        },
-    )])
-    .unwrap();
+    let a = upload_next_as(&mut db, b"same", "m1");
     let b = db.claim_next().unwrap().unwrap();
     assert!(db.done_file_with_size_exists(b.id, 10).unwrap());
     assert!(!db.mark_alias_if_known(b.id, b"other").unwrap());
     assert!(db.mark_alias_if_known(b.id, b"same").unwrap());
     let row = db.file_by_path(Path::new("/b.jpg")).unwrap().unwrap();
     assert_eq!(row.media_item_id.as_deref(), Some("m1"));
-    assert_eq!(row.alias_of, Some(a.id));
+    assert_eq!(row.alias_of, Some(a));
 }
 
 #[test]

@@ -70,17 +70,13 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{scanned_jpeg, temp_db};
     use crate::store::{FileState, ScannedFile};
 
     fn scanned(db: &mut Db, path: &str, verdict: Result<String, String>) -> i64 {
         db.upsert_scanned(&ScannedFile {
-            path: path.into(),
-            watch_index: 1,
-            album_title: None,
-            size: 3,
-            mtime_ns: 4,
-            inode: 5,
             verdict,
+            ..scanned_jpeg(path, 3)
         })
         .unwrap();
         db.file_by_path(Path::new(path)).unwrap().unwrap().id
@@ -88,8 +84,7 @@ mod tests {
 
     #[test]
     fn ranges_hold_exactly_the_paths_below() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(&dir.path().join("db")).unwrap();
+        let (_dir, mut db) = temp_db();
         let not_media = || Err("not a photo or video".to_owned());
         for p in [
             "/cam/a.txt",

@@ -14,6 +14,8 @@ mod gone;
 mod meta;
 mod migrate;
 mod queries;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod verify;
 mod watch;
 

@@ -114,7 +114,8 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CreateOutcome, FileState, ScannedFile};
+    use crate::store::test_support::upload_next_as;
+    use crate::store::{FileState, ScannedFile};
 
     fn scanned(db: &mut Db, path: &str, size: u64) {
         db.upsert_scanned(&ScannedFile {
@@ -134,30 +135,10 @@ mod tests {
         scanned(db, "/a.jpg", 3);
         scanned(db, "/b.jpg", 3);
         scanned(db, "/c.jpg", 5);
-        let a = db.claim_next().unwrap().unwrap();
-        db.set_uploaded(a.id, "t", b"hash-a").unwrap();
-        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
-        db.record_create_outcomes(&[(
-            items[0].id,
-            CreateOutcome::Created {
-                media_item_id: "m".into(),
-                product_url: Some("https://photos/m".into()),
-            },
-        )])
-        .unwrap();
+        upload_next_as(db, b"hash-a", "m");
         let b = db.claim_next().unwrap().unwrap();
         assert!(db.mark_alias_if_known(b.id, b"hash-a").unwrap());
-        let c = db.claim_next().unwrap().unwrap();
-        db.set_uploaded(c.id, "t2", b"hash-c").unwrap();
-        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
-        db.record_create_outcomes(&[(
-            items[0].id,
-            CreateOutcome::Created {
-                media_item_id: "n".into(),
-                product_url: None,
-            },
-        )])
-        .unwrap();
+        upload_next_as(db, b"hash-c", "n");
     }
 
     fn row(db: &Db, path: &str) -> FileRow {

@@ -153,7 +153,8 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CreateOutcome, ScannedFile};
+    use crate::store::ScannedFile;
+    use crate::store::test_support::{scanned_jpeg, temp_db, upload_next_as};
 
     #[test]
     fn only_done_files_with_an_action_are_due() {
@@ -164,13 +165,8 @@ mod tests {
             ("/b.jpg", Ok("image/jpeg".to_owned())),
         ] {
             db.upsert_scanned(&ScannedFile {
-                path: path.into(),
-                watch_index: 1,
-                album_title: None,
-                size: 3,
-                mtime_ns: 4,
-                inode: 5,
                 verdict,
+                ..scanned_jpeg(path, 3)
             })
             .unwrap();
             db.set_after_upload(Path::new(path), Some("delete"))
@@ -180,25 +176,14 @@ mod tests {
             db.after_upload_due(10).unwrap().is_empty(),
             "pending is not done"
         );
-        let a = db.claim_next().unwrap().unwrap();
-        db.set_uploaded(a.id, "t", b"h").unwrap();
-        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
-        db.record_create_outcomes(&[(
-            items[0].id,
-            CreateOutcome::Created {
-                media_item_id: "m".into(),
-                product_url: None,
-            },
-        )])
-        .unwrap();
+        let a = upload_next_as(&mut db, b"h", "m");
         let due = db.after_upload_due(10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(
             (due[0].id, due[0].action.as_str(), due[0].size),
-            (a.id, "delete", 3)
+            (a, "delete", 3)
         );
-        db.after_upload_finished(a.id, "deleted after upload")
-            .unwrap();
+        db.after_upload_finished(a, "deleted after upload").unwrap();
         assert!(db.after_upload_due(10).unwrap().is_empty());
 
         db.set_watch_root(Path::new("/cam"), 1, RootMode::Poll, true, Some("polling"))
@@ -217,38 +202,18 @@ mod tests {
 
     #[test]
     fn a_failed_action_is_listed_until_it_is_armed_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(&dir.path().join("db")).unwrap();
-        db.upsert_scanned(&ScannedFile {
-            path: "/a.jpg".into(),
-            watch_index: 1,
-            album_title: None,
-            size: 3,
-            mtime_ns: 4,
-            inode: 5,
-            verdict: Ok("image/jpeg".to_owned()),
-        })
-        .unwrap();
+        let (_dir, mut db) = temp_db();
+        db.upsert_scanned(&scanned_jpeg("/a.jpg", 3)).unwrap();
         db.set_after_upload(Path::new("/a.jpg"), Some("move:/x"))
             .unwrap();
-        let a = db.claim_next().unwrap().unwrap();
-        db.set_uploaded(a.id, "t", b"h").unwrap();
-        let (_, items) = db.take_batch(50, 1, 3600).unwrap().unwrap();
-        db.record_create_outcomes(&[(
-            items[0].id,
-            CreateOutcome::Created {
-                media_item_id: "m".into(),
-                product_url: None,
-            },
-        )])
-        .unwrap();
+        let a = upload_next_as(&mut db, b"h", "m");
         assert!(
             !db.retry_after_upload(Path::new("/a.jpg"), Some("move:/x"))
                 .unwrap(),
             "nothing failed yet"
         );
         let note = format!("{AFTER_UPLOAD_FAILED}: cannot move the file to /x/a.jpg: denied");
-        db.after_upload_finished(a.id, &note).unwrap();
+        db.after_upload_finished(a, &note).unwrap();
         let failed = db.after_upload_failures(10).unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].reason.as_deref(), Some(note.as_str()));
@@ -260,7 +225,7 @@ mod tests {
         assert!(db.after_upload_failures(10).unwrap().is_empty());
         let due = db.after_upload_due(10).unwrap();
         assert_eq!(due[0].action, "move:/y", "the action the config names now");
-        db.after_upload_finished(a.id, "uploaded, then moved to /y/a.jpg")
+        db.after_upload_finished(a, "uploaded, then moved to /y/a.jpg")
             .unwrap();
         assert!(db.after_upload_failures(10).unwrap().is_empty());
     }

@@ -121,13 +121,7 @@ async fn per_item_failures_are_classified() {
             message: "Failed: There was an error while trying to create this media item.".into(),
         },
     ));
-    setup.emu.inject(Fault::new(
-        Endpoint::BatchCreate,
-        FaultAction::ItemStatus {
-            code: 3,
-            message: "BAD_IMAGE: There was an error while trying to create this media item.".into(),
-        },
-    ));
+    setup.refuse_next_item_as_bad_image();
     let run = setup.sync().await;
     run.expect_code(1);
     assert!(run.stderr.contains("BAD_IMAGE"), "{}", run.stderr);

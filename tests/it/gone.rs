@@ -5,10 +5,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gphotos_emulator::{Endpoint, Fault, FaultAction};
-
 use crate::helpers::*;
 use crate::watch::write_watch_config;
+
+async fn sync_reports_one_gone_and_none_done(setup: &Setup) {
+    let run = setup.sync().await;
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("0 done (1 more uploaded"),
+        "{}",
+        run.stderr
+    );
+}
 
 fn gone_at(setup: &Setup, path: &Path) -> Option<i64> {
     setup.row(path).gone_at
@@ -84,13 +92,7 @@ async fn the_daemon_counts_a_moved_file_once_and_forgets_deleted_ones() {
 async fn a_sync_notices_files_that_left_while_nothing_ran() {
     let setup = Setup::new().await;
     let files = setup.add_fixtures(&setup.camera, &["IMG_0002.JPG", "GOPR0001.JPG"]);
-    setup.emu.inject(Fault::new(
-        Endpoint::BatchCreate,
-        FaultAction::ItemStatus {
-            code: 3,
-            message: "BAD_IMAGE: There was an error while trying to create this media item.".into(),
-        },
-    ));
+    setup.refuse_next_item_as_bad_image();
     setup.sync().await.expect_code(1);
     let counts = setup.db().counts().unwrap();
     assert_eq!((counts.done, counts.failed), (1, 1));
@@ -104,22 +106,10 @@ async fn a_sync_notices_files_that_left_while_nothing_ran() {
     // The failed file is deleted and the uploaded one moved out of the camera folder.
     std::fs::remove_file(&failed).unwrap();
     std::fs::rename(&done, setup.dir.path().join("elsewhere.jpg")).unwrap();
-    let run = setup.sync().await;
-    run.expect_code(0);
-    assert!(
-        run.stderr.contains("0 done (1 more uploaded"),
-        "{}",
-        run.stderr
-    );
+    sync_reports_one_gone_and_none_done(&setup).await;
     let counts = setup.db().counts().unwrap();
     assert_eq!((counts.done, counts.failed, counts.gone), (0, 0, 1));
-    let json = setup
-        .command("status")
-        .arg("--json")
-        .output()
-        .await
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let json = setup.status_json().await;
     assert_eq!(json["counts"]["gone"], 1);
     assert!(json["failures"].as_array().unwrap().is_empty(), "{json}");
     // `retry --all` leaves the departed failure alone.
@@ -141,13 +131,7 @@ async fn files_moved_by_after_upload_count_as_gone_and_an_unmounted_folder_does_
         &format!("after_upload = \"move:{}\"", done.display()),
     );
     setup.add_fixtures(&setup.camera, &["IMG_0002.JPG"]);
-    let run = setup.sync().await;
-    run.expect_code(0);
-    assert!(
-        run.stderr.contains("0 done (1 more uploaded"),
-        "{}",
-        run.stderr
-    );
+    sync_reports_one_gone_and_none_done(&setup).await;
     assert_eq!(setup.db().counts().unwrap().gone, 1);
 
     // A second folder, uploaded, then "unmounted": its rows are not marked gone.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use gphotos_emulator::{Config as EmulatorConfig, Emulator};
+use gphotos_emulator::{Config as EmulatorConfig, Emulator, Endpoint, Fault, FaultAction};
 use gphotosd::store::{Db, FileRow};
 use tempfile::TempDir;
 
@@ -239,6 +239,34 @@ path = "{camera}"
     }
 
     /// The database, read-only.
+    /// The next batchCreate item gets Google's final `BAD_IMAGE` refusal.
+    pub fn refuse_next_item_as_bad_image(&self) {
+        self.emu.inject(Fault::new(
+            Endpoint::BatchCreate,
+            FaultAction::ItemStatus {
+                code: 3,
+                message: "BAD_IMAGE: There was an error while trying to create this media item."
+                    .into(),
+            },
+        ));
+    }
+
+    /// `gphotosd status --json`, or what it said when it failed.
+    pub async fn try_status_json(&self) -> Result<serde_json::Value, String> {
+        let out = self.command("status").arg("--json").output().await.unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(serde_json::from_slice(&out.stdout).expect("status --json prints JSON"))
+    }
+
+    /// `gphotosd status --json`, which must succeed.
+    pub async fn status_json(&self) -> serde_json::Value {
+        self.try_status_json()
+            .await
+            .unwrap_or_else(|e| panic!("status --json failed: {e}"))
+    }
+
     pub fn db(&self) -> Db {
         Db::open_read_only(&self.state.join("gphotosd.db")).expect("database exists")
     }

@@ -8,26 +8,6 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-async fn status_json(setup: &Setup) -> Value {
-    try_status_json(setup)
-        .await
-        .unwrap_or_else(|e| panic!("status --json failed: {e}"))
-}
-
-/// `status --json`, or what it said when it failed.
-async fn try_status_json(setup: &Setup) -> Result<Value, String> {
-    let out = setup
-        .command("status")
-        .arg("--json")
-        .output()
-        .await
-        .unwrap();
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(serde_json::from_slice(&out.stdout).expect("status --json prints JSON"))
-}
-
 async fn status_text(setup: &Setup, args: &[&str]) -> String {
     let out = setup.command("status").args(args).output().await.unwrap();
     assert!(
@@ -47,7 +27,7 @@ async fn status_without_a_daemon_reports_the_last_state() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has not run"));
 
     setup.sync().await.expect_code(0);
-    let json = status_json(&setup).await;
+    let json = setup.status_json().await;
     assert_eq!(json["daemon"]["running"], false);
     assert_eq!(json["pause"], Value::Null);
     assert_eq!(json["counts"]["done"], 1);
@@ -90,7 +70,7 @@ async fn status_shows_uploads_in_flight_of_a_live_daemon() {
             daemon.log()
         );
         // Until the daemon has created its database, status says so and fails.
-        if let Ok(json) = try_status_json(&setup).await
+        if let Ok(json) = setup.try_status_json().await
             && json["in_flight"][0]["bytes_sent"].as_u64().unwrap_or(0) > 0
         {
             break json;
@@ -128,7 +108,7 @@ async fn status_shows_a_pause_with_what_to_do_and_when_it_lifts() {
             db.daemon_row().is_ok_and(|d| d.pause.is_some())
         })
         .await;
-    let json = status_json(&setup).await;
+    let json = setup.status_json().await;
     assert_eq!(json["pause"]["reason"], "daily_quota");
     assert!(json["pause"]["until"].as_i64().is_some());
     assert!(
@@ -152,13 +132,7 @@ async fn status_path_explains_done_skipped_failed_and_untracked_files_and_retry_
         &["IMG_0002.JPG", "GOPR0001.JPG", "GL010001.LRV"],
     );
     std::fs::write(setup.camera.join(".hidden.jpg"), b"x").unwrap();
-    setup.emu.inject(Fault::new(
-        Endpoint::BatchCreate,
-        FaultAction::ItemStatus {
-            code: 3,
-            message: "BAD_IMAGE: There was an error while trying to create this media item.".into(),
-        },
-    ));
+    setup.refuse_next_item_as_bad_image();
     setup.sync().await.expect_code(1);
     let (mut done, mut failed) = (None, None);
     for f in &files[..2] {
@@ -341,7 +315,7 @@ async fn a_failed_after_upload_move_is_reported_and_retried() {
     );
     assert!(photo.exists(), "the file stays where it was");
     assert_eq!(setup.emu.state().items.len(), 1, "uploaded all the same");
-    let json = status_json(&setup).await;
+    let json = setup.status_json().await;
     let listed = &json["after_upload_failures"];
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{json}");
     assert_eq!(listed[0]["path"], shown.as_str());
@@ -362,7 +336,7 @@ async fn a_failed_after_upload_move_is_reported_and_retried() {
     setup.sync().await.expect_code(0);
     assert!(!photo.exists());
     assert!(done.join("DCIM/IMG_0002.JPG").exists());
-    let json = status_json(&setup).await;
+    let json = setup.status_json().await;
     assert!(json["after_upload_failures"].as_array().unwrap().is_empty());
     assert_eq!(setup.emu.state().items.len(), 1, "nothing uploaded twice");
 }

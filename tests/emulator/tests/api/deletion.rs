@@ -83,16 +83,7 @@ async fn a_deleted_item_leaves_its_albums_and_frees_its_storage() {
     let state = fx.state();
     assert_eq!(state.storage_used, 3000);
     assert_eq!(state.albums[0].item_ids, vec![b.clone()]);
-    let searched: Value = fx
-        .post_json_as(
-            &fx.token,
-            "/v1/mediaItems:search",
-            json!({"albumId": album}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let searched: Value = fx.search(json!({"albumId": album})).await;
     assert_eq!(searched["mediaItems"].as_array().unwrap().len(), 1);
     assert_eq!(searched["mediaItems"][0]["id"], json!(b));
     fx.assert_no_violations();

@@ -151,6 +151,15 @@ impl Fx {
             .unwrap()
     }
 
+    /// `mediaItems:search` with the fixture's token; the answer must be JSON.
+    pub async fn search(&self, body: Value) -> Value {
+        self.post_json_as(&self.token, "/v1/mediaItems:search", body)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_as(&self, token: &str, path: &str) -> Response {
         self.http
             .get(self.url(path))

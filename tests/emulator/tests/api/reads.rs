@@ -180,16 +180,7 @@ async fn search_by_album_follows_album_order_and_rejects_album_plus_filters() {
     let b = fx.upload(mp4(3000, 2), "b.mp4").await;
     let v = fx.create(&[&a, &b], Some(&album)).await;
     let id = |i: usize| v["newMediaItemResults"][i]["mediaItem"]["id"].clone();
-    let found: Value = fx
-        .post_json_as(
-            &fx.token,
-            "/v1/mediaItems:search",
-            json!({"albumId": album}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let found: Value = fx.search(json!({"albumId": album})).await;
     assert_eq!(found["mediaItems"][0]["id"], id(0));
     assert_eq!(found["mediaItems"][1]["id"], id(1));
     let both = fx
@@ -200,28 +191,14 @@ async fn search_by_album_follows_album_order_and_rejects_album_plus_filters() {
         )
         .await;
     assert_eq!(both.status(), 400);
-    let videos: Value = fx
-        .post_json_as(
-            &fx.token,
-            "/v1/mediaItems:search",
-            json!({"filters": {"mediaTypeFilter": {"mediaTypes": ["VIDEO"]}}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let videos = fx
+        .search(json!({"filters": {"mediaTypeFilter": {"mediaTypes": ["VIDEO"]}}}))
+        .await;
     assert_eq!(videos["mediaItems"].as_array().unwrap().len(), 1);
     assert_eq!(videos["mediaItems"][0]["id"], id(1));
     assert!(videos["mediaItems"][0]["mediaMetadata"]["video"].is_object());
     let empty: Value = fx
-        .post_json_as(
-            &fx.token,
-            "/v1/mediaItems:search",
-            json!({"filters": {"dateFilter": {"dates": [{"year": 1999}]}}}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .search(json!({"filters": {"dateFilter": {"dates": [{"year": 1999}]}}}))
+        .await;
     assert_eq!(empty, json!({}), "empty results omit mediaItems");
 }
