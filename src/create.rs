@@ -34,6 +34,13 @@ pub struct CreateContext {
     pub uploaded: Arc<Notify>,
     /// Rung when files go back to the upload queue.
     pub work_queued: Arc<Notify>,
+    /// Rung after every batch's outcomes are recorded (a sync waits for its last one).
+    pub created: Arc<Notify>,
+    /// Send a partial batch as soon as no file is pending or uploading, without waiting
+    /// for `idle`. Right for a sync, which queues every file before its workers start: no
+    /// upload can join the batch any more, and waiting only delays the end of the run. A
+    /// daemon keeps waiting, since its watcher may queue the next file of a copy any moment.
+    pub flush_when_drained: bool,
 }
 
 /// Per-item status codes (google.rpc.Code).
@@ -60,9 +67,11 @@ pub async fn run_creator(
             () = tokio::time::sleep(ctx.settings.idle) => true,
             () = shutdown.cancelled() => return Ok(()),
         };
+        let mut flush = quiet;
         if !quiet {
-            let waiting = ctx.store.call(|db| db.counts()).await?.uploaded;
-            if waiting < ctx.settings.batch_size as u64 {
+            let counts = ctx.store.call(|db| db.counts()).await?;
+            flush = ctx.flush_when_drained && counts.pending == 0 && counts.uploading == 0;
+            if !flush && counts.uploaded < ctx.settings.batch_size as u64 {
                 continue;
             }
         }
@@ -71,14 +80,16 @@ pub async fn run_creator(
         }
         let batch_size = ctx.settings.batch_size;
         // While uploads keep coming, send only full batches; once quiet, send the rest.
-        let at_least = if quiet { 1 } else { batch_size };
+        let at_least = if flush { 1 } else { batch_size };
         let max_age = i64::try_from(ctx.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
         while let Some((album, items)) = ctx
             .store
             .call(move |db| db.take_batch(batch_size, at_least, max_age))
             .await?
         {
-            match create_batch(&ctx, album.as_deref(), items).await? {
+            let next = create_batch(&ctx, album.as_deref(), items).await?;
+            ctx.created.notify_waiters();
+            match next {
                 Next::Continue => failures = 0,
                 Next::Backoff(delay) => {
                     failures += 1;

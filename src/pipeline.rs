@@ -130,6 +130,7 @@ pub async fn run(
     }
     let work_queued = Arc::new(Notify::new());
     let uploaded = Arc::new(Notify::new());
+    let created = Arc::new(Notify::new());
 
     // Without a usable token there is no point in starting workers that would all fail;
     // the daemon pauses (and keeps queueing), a sync reports it.
@@ -201,6 +202,8 @@ pub async fn run(
         upload: config.upload.clone(),
         uploaded,
         work_queued: Arc::clone(&work_queued),
+        created: Arc::clone(&created),
+        flush_when_drained: mode == Mode::Sync,
     };
     let s = stop.clone();
     tracker.spawn(async move { stop_on_error(run_creator(create_ctx, s.clone()).await, &s) });
@@ -229,7 +232,7 @@ pub async fn run(
     tracker.close();
 
     let ended_by_pause = match mode {
-        Mode::Sync => wait_until_drained(&store, &gate, &stop).await?,
+        Mode::Sync => wait_until_drained(&store, &gate, &created, &stop).await?,
         Mode::Daemon => {
             stop.cancelled().await;
             None
@@ -431,13 +434,17 @@ async fn heartbeat(
 }
 
 /// Waits until no file needs work. A pause ends a sync (returned) unless it lifts by
-/// itself soon.
+/// itself soon. Looks again after every batch the creator records (the usual last step),
+/// and every 200 ms for the other ends (failures, skips, pauses).
 async fn wait_until_drained(
     store: &Store,
     gate: &PauseGate,
+    created: &Notify,
     stop: &CancellationToken,
 ) -> Result<Option<Pause>, StoreError> {
     loop {
+        // Registered before the look, so a batch recorded meanwhile is not missed.
+        let batch_recorded = created.notified();
         if let Some(pause) = gate.current() {
             return Ok(Some(pause));
         }
@@ -446,6 +453,7 @@ async fn wait_until_drained(
             return Ok(None);
         }
         tokio::select! {
+            () = batch_recorded => {}
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
             () = stop.cancelled() => return Ok(None),
         }

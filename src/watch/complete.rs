@@ -140,22 +140,45 @@ fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> std::io::Result<usiz
     Ok(filled)
 }
 
-/// The last `min(len - from, TAIL_WINDOW)` bytes, starting no earlier than `from`.
-fn tail(file: &mut File, len: u64, from: u64) -> std::io::Result<Vec<u8>> {
+/// Whether `needle` occurs in the last [`TAIL_WINDOW`] bytes, starting no earlier than
+/// `from`. Searched from the end backwards in small blocks: an end marker is nearly always
+/// in a file's last bytes, so one block is read instead of the whole window (which matters
+/// for a scan of many large photos, above all on a network share).
+fn tail_contains(file: &mut File, len: u64, from: u64, needle: &[u8]) -> std::io::Result<bool> {
+    const BLOCK: u64 = 64 * 1024;
     let start = from.max(len.saturating_sub(TAIL_WINDOW));
-    let mut buf = vec![0u8; usize::try_from(len.saturating_sub(start)).unwrap_or(0)];
-    let n = read_at(file, start, &mut buf)?;
-    buf.truncate(n);
-    Ok(buf)
+    // Each block reaches `overlap` bytes into the next one, for a needle across the seam.
+    let overlap = needle.len().saturating_sub(1) as u64;
+    let mut buf = vec![0u8; usize::try_from(BLOCK + overlap).unwrap_or(0)];
+    let mut end = len;
+    while end > start {
+        let block_start = end.saturating_sub(BLOCK).max(start);
+        let block_end = (end + overlap).min(len);
+        let want = usize::try_from(block_end - block_start).unwrap_or(0);
+        let n = read_at(file, block_start, &mut buf[..want])?;
+        if contains(&buf[..n], needle) {
+            return Ok(true);
+        }
+        end = block_start;
+    }
+    Ok(false)
 }
 
+/// Whether `needle` occurs in `haystack`, looked for from the end (where end markers are)
+/// and comparing the first byte before the rest.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    haystack
+        .windows(needle.len())
+        .rev()
+        .any(|w| w[0] == first && &w[1..] == rest)
 }
 
 fn png(file: &mut File, len: u64) -> std::io::Result<Completeness> {
     // Searched, not required at the very end: some tools append data after IEND.
-    Ok(if contains(&tail(file, len, 8)?, PNG_END) {
+    Ok(if tail_contains(file, len, 8, PNG_END)? {
         Completeness::Complete
     } else {
         Completeness::Incomplete("the PNG has no IEND chunk at its end".to_owned())
@@ -233,7 +256,7 @@ fn jpeg(file: &mut File, len: u64) -> std::io::Result<Completeness> {
                     ));
                 }
                 if marker == 0xda {
-                    return Ok(if contains(&tail(file, len, end)?, &[0xff, 0xd9]) {
+                    return Ok(if tail_contains(file, len, end, &[0xff, 0xd9])? {
                         Completeness::Complete
                     } else {
                         Completeness::Incomplete(
@@ -308,6 +331,38 @@ mod tests {
                 !matches!(check(&p), Completeness::Incomplete(_)),
                 "{name} + 4 bytes"
             );
+        }
+    }
+
+    #[test]
+    fn an_end_marker_is_found_anywhere_in_the_tail_window_and_not_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.jpg");
+        let scan_start: &[u8] = &[0xff, 0xd8, 0xff, 0xda, 0x00, 0x04, 0x01, 0x02];
+        let window = usize::try_from(TAIL_WINDOW).unwrap();
+        // End markers followed by trailers of every interesting length: none, across a
+        // 64 KiB block seam, deep in the window, just inside it, just outside it.
+        for (trailer, complete) in [
+            (0, true),
+            (64 * 1024 - 1, true),
+            (64 * 1024, true),
+            (300_000, true),
+            (window - 2, true),
+            (window - 1, false),
+        ] {
+            let mut bytes = scan_start.to_vec();
+            bytes.resize(scan_start.len() + 2 * window, 0x11);
+            bytes.extend_from_slice(&[0xff, 0xd9]);
+            bytes.resize(bytes.len() + trailer, 0x22);
+            std::fs::write(&p, &bytes).unwrap();
+            let expected = if complete {
+                Completeness::Complete
+            } else {
+                Completeness::Incomplete(
+                    "the JPEG has no end-of-image marker after its image data".to_owned(),
+                )
+            };
+            assert_eq!(check(&p), expected, "trailer of {trailer} bytes");
         }
     }
 
