@@ -90,6 +90,13 @@ pub fn act(due: &AfterUploadDue, roots: &[PathBuf]) -> String {
         Ok(_) => {}
     }
     if due.action == "delete" {
+        if due.alias {
+            // The item this file was matched to may have been deleted from the library
+            // since; deleting the file on its strength could lose the only copy.
+            return "uploaded as a copy of another file's item; left in place: \
+                    after_upload = \"delete\" removes only files whose own bytes were sent"
+                .to_owned();
+        }
         return match std::fs::remove_file(path) {
             Ok(()) => {
                 tracing::info!(path = %shown, "deleted after upload");
@@ -183,6 +190,7 @@ mod tests {
             mtime_ns: id.mtime_ns,
             inode: id.inode,
             action: action.to_owned(),
+            alias: false,
         }
     }
 
@@ -199,6 +207,27 @@ mod tests {
         assert!(act(&d, &[]).contains("deleted"));
         assert!(!f.exists());
         assert!(act(&d, &[]).contains("gone"));
+    }
+
+    #[test]
+    fn a_copy_matched_to_an_earlier_item_is_never_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("copy.jpg");
+        std::fs::write(&f, b"abc").unwrap();
+        let d = AfterUploadDue {
+            alias: true,
+            ..due(&f, "delete")
+        };
+        assert!(act(&d, &[]).contains("left in place"));
+        assert!(f.exists());
+        let moved = AfterUploadDue {
+            alias: true,
+            ..due(&f, &format!("move:{}", dir.path().join("done").display()))
+        };
+        assert!(
+            act(&moved, &[dir.path().to_owned()]).contains("moved"),
+            "a move keeps the bytes"
+        );
     }
 
     #[test]

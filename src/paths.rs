@@ -6,6 +6,23 @@
 
 use std::path::Path;
 
+/// Text for a terminal: control characters (a newline, an escape sequence in a crafted
+/// file name) escaped, everything else as it is.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// `path` escaped for a log line or message.
 pub fn shown(path: &Path) -> String {
     let debug = format!("{path:?}");
@@ -17,6 +34,15 @@ pub fn shown(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn printable_escapes_only_control_characters() {
+        assert_eq!(super::printable("a b/ü.jpg"), "a b/ü.jpg");
+        assert_eq!(
+            super::printable("x\u{1b}[31mred\n.jpg"),
+            "x\\u{1b}[31mred\\n.jpg"
+        );
+    }
+
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
 

@@ -98,6 +98,14 @@ pub enum StatusError {
          `gphotosd run`, or `gphotosd sync` once)"
     )]
     NoDatabase(PathBuf),
+    #[error(
+        "cannot read the database {path}: {cause}. The state directory belongs to the \
+         service user; run `sudo gphotosd status` (or `sudo -u gphotosd gphotosd status`)"
+    )]
+    Unreadable {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -105,8 +113,16 @@ pub enum StatusError {
 /// Opens the database read-only, with a clear error when there is none yet.
 pub fn open(config: &Config) -> Result<Db, StatusError> {
     let path = config.database_path();
-    if !path.exists() {
-        return Err(StatusError::NoDatabase(path));
+    match std::fs::metadata(&path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StatusError::NoDatabase(path));
+        }
+        Err(cause) => return Err(StatusError::Unreadable { path, cause }),
+    }
+    // The file can be there but not readable (mode 0600 of another user).
+    if let Err(cause) = std::fs::File::open(&path) {
+        return Err(StatusError::Unreadable { path, cause });
     }
     Ok(Db::open_read_only(&path)?)
 }
@@ -231,6 +247,9 @@ pub struct FileReport {
     pub row: Option<FileRow>,
     /// Why an untracked file is not (ignored name, not in a watched folder, not found).
     pub untracked_reason: Option<String>,
+    /// Whether a daemon holds the state directory (an `uploading` row without one is an
+    /// interrupted upload).
+    pub daemon_running: bool,
 }
 
 /// Explains one path.
@@ -245,6 +264,7 @@ pub fn explain(config: &Config, db: &Db, path: &Path) -> Result<FileReport, Stat
         path: absolute.to_string_lossy().into_owned(),
         row,
         untracked_reason,
+        daemon_running: holder_pid(&config.lock_path()).is_some(),
     })
 }
 

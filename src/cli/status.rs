@@ -10,6 +10,7 @@ use bytesize::ByteSize;
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::paths::printable;
 use crate::status::{self, FileReport, Report};
 use crate::store::{FileState, unix_now};
 
@@ -56,14 +57,16 @@ pub(super) async fn status(
     }
 }
 
+/// A moment, with how far it is from now in the right direction.
 fn when(unix: i64) -> String {
     let at = DateTime::<Utc>::from_timestamp(unix, 0).unwrap_or_default();
-    let left = (unix - unix_now()).max(0);
-    format!(
-        "{} (in {})",
-        at.format("%Y-%m-%d %H:%M UTC"),
-        duration(left)
-    )
+    let from_now = unix - unix_now();
+    let relative = if from_now >= 0 {
+        format!("in {}", duration(from_now))
+    } else {
+        format!("{} ago", duration(-from_now))
+    };
+    format!("{} ({relative})", at.format("%Y-%m-%d %H:%M UTC"))
 }
 
 fn duration(secs: i64) -> String {
@@ -124,21 +127,30 @@ pub fn render(config: &Config, r: &Report) -> String {
     }
     out.push('\n');
     if !r.in_flight.is_empty() {
-        let _ = writeln!(out, "Uploading:");
+        if d.running {
+            let _ = writeln!(out, "Uploading:");
+        } else {
+            let _ = writeln!(
+                out,
+                "Interrupted uploads (they resume where the server stands at the next start):"
+            );
+        }
         for f in &r.in_flight {
             let pct = (f.bytes_sent * 100).checked_div(f.size).unwrap_or(100);
             let rate = f
                 .rate
+                .filter(|_| d.running)
                 .map(|b| format!("  {}/s", ByteSize::b(b as u64)))
                 .unwrap_or_default();
             let eta = f
                 .eta_secs
+                .filter(|_| d.running)
                 .map(|s| format!("  ETA {}", duration(i64::try_from(s).unwrap_or(0))))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {} {} {pct:>3}%  {} / {}{rate}{eta}",
-                f.path,
+                printable(&f.path),
                 bar(f.bytes_sent, f.size, 20),
                 ByteSize::b(f.bytes_sent),
                 ByteSize::b(f.size),
@@ -156,7 +168,7 @@ pub fn render(config: &Config, r: &Report) -> String {
     let _ = writeln!(out, "Watching:");
     for w in &r.watch {
         let health = if w.healthy { "ok" } else { "NOT OK" };
-        let _ = write!(out, "  {}  {}  {health}", w.path, w.mode);
+        let _ = write!(out, "  {}  {}  {health}", printable(&w.path), w.mode);
         if let Some(m) = &w.message {
             let _ = write!(out, " ({m})");
         }
@@ -168,7 +180,7 @@ pub fn render(config: &Config, r: &Report) -> String {
             "Recent failures (`gphotosd retry --all` queues them again):"
         );
         for f in &r.failures {
-            let _ = writeln!(out, "  {}: {}", f.path, f.reason);
+            let _ = writeln!(out, "  {}: {}", printable(&f.path), printable(&f.reason));
         }
     }
     if !r.after_upload_failures.is_empty() {
@@ -178,7 +190,7 @@ pub fn render(config: &Config, r: &Report) -> String {
              `gphotosd retry` the path):"
         );
         for f in &r.after_upload_failures {
-            let _ = writeln!(out, "  {}: {}", f.path, f.reason);
+            let _ = writeln!(out, "  {}: {}", printable(&f.path), printable(&f.reason));
         }
     }
     out
@@ -186,7 +198,7 @@ pub fn render(config: &Config, r: &Report) -> String {
 
 /// The human form of a [`FileReport`].
 pub fn render_file(r: &FileReport) -> String {
-    let mut out = format!("{}\n", r.path);
+    let mut out = format!("{}\n", printable(&r.path));
     let Some(row) = &r.row else {
         let _ = writeln!(
             out,
@@ -205,6 +217,9 @@ pub fn render_file(r: &FileReport) -> String {
         FileState::Failed => "gave up; fix the cause, then `gphotosd retry` this path",
         FileState::Waiting => "a transient error; it is tried again automatically",
         FileState::Pending => "queued for upload",
+        FileState::Uploading if !r.daemon_running => {
+            "interrupted mid-upload; it resumes where the server stands at the next start"
+        }
         FileState::Uploading => "being uploaded",
         FileState::Uploaded => "bytes are with Google; the media item is created shortly",
         FileState::Creating => "the media item is being created",
@@ -218,7 +233,7 @@ pub fn render_file(r: &FileReport) -> String {
         );
     }
     if let Some(reason) = &row.reason {
-        let _ = writeln!(out, "  reason: {reason}");
+        let _ = writeln!(out, "  reason: {}", printable(reason));
     }
     if row.attempts > 0 {
         let _ = writeln!(out, "  attempts: {}", row.attempts);

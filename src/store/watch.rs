@@ -46,6 +46,8 @@ pub struct AfterUploadDue {
     pub inode: u64,
     /// `delete` or `move:<folder>`.
     pub action: String,
+    /// Recorded as a copy of another file's item: nothing of this file was sent.
+    pub alias: bool,
 }
 
 impl Db {
@@ -97,7 +99,7 @@ impl Db {
     /// Done files whose action has not run, at most `limit`, oldest first.
     pub fn after_upload_due(&self, limit: usize) -> Result<Vec<AfterUploadDue>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, path, size, mtime_ns, inode, after_upload FROM files \
+            "SELECT id, path, size, mtime_ns, inode, after_upload, alias_of IS NOT NULL FROM files \
              WHERE after_upload IS NOT NULL AND state = 'done' \
              AND media_item_id IS NOT NULL ORDER BY id LIMIT ?1",
         )?;
@@ -109,6 +111,7 @@ impl Db {
                 mtime_ns: r.get(3)?,
                 inode: r.get(4)?,
                 action: r.get(5)?,
+                alias: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -340,3 +340,22 @@ async fn a_failed_after_upload_move_is_reported_and_retried() {
     assert!(json["after_upload_failures"].as_array().unwrap().is_empty());
     assert_eq!(setup.emu.state().items.len(), 1, "nothing uploaded twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_without_access_to_the_state_says_so_not_that_nothing_ran() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = Setup::new().await;
+    setup.add_fixtures(&setup.camera, &["IMG_0002.JPG"]);
+    setup.sync().await.expect_code(0);
+    let mode = |m| std::fs::Permissions::from_mode(m);
+    std::fs::set_permissions(&setup.state, mode(0o000)).unwrap();
+    let out = setup.command_unprivileged("status").output().await.unwrap();
+    std::fs::set_permissions(&setup.state, mode(0o700)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot read the database") && stderr.contains("sudo"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("has not run"), "{stderr}");
+}

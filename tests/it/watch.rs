@@ -535,3 +535,20 @@ async fn after_upload_moves_or_deletes_only_files_whose_item_exists() {
     assert!(!done.join("DCIM/CORRUPT.JPG").exists());
     assert_eq!(setup.emu.state().items.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_after_upload_never_deletes_a_copy_matched_to_an_earlier_item() {
+    let setup = Setup::new().await;
+    write_watch_config(&setup, "", "after_upload = \"delete\"");
+    let first = setup.add_fixtures(&setup.camera, &["IMG_0002.JPG"])[0].clone();
+    setup.sync().await.expect_code(0);
+    assert!(!first.exists(), "its own upload: deleted");
+    // The user deletes it in the Google Photos app, then the same photo comes back.
+    let id = setup.emu.state().items[0].id.clone();
+    assert!(setup.emu.delete_item(&id));
+    let again = setup.add_fixtures(&setup.camera.join("reimport"), &["IMG_0002.JPG"])[0].clone();
+    setup.sync().await.expect_code(0);
+    assert!(again.exists(), "matched to an earlier item: kept");
+    let reason = setup.row(&again).reason.unwrap_or_default();
+    assert!(reason.contains("left in place"), "{reason}");
+}
