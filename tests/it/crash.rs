@@ -92,7 +92,10 @@ async fn a_killed_daemon_resumes_its_upload_where_the_server_stands() {
     // Without a daemon, status calls it interrupted, not in progress.
     let shown = setup.command("status").output().await.unwrap();
     let text = String::from_utf8_lossy(&shown.stdout);
-    assert!(text.contains("Interrupted uploads") && !text.contains("ETA"), "{text}");
+    assert!(
+        text.contains("Interrupted uploads") && !text.contains("ETA"),
+        "{text}"
+    );
     let shown = setup.command("status").arg(&path).output().await.unwrap();
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("interrupted mid-upload"), "{text}");

@@ -1,6 +1,7 @@
 //! What an operator touches: `status` (human and JSON), `status PATH`, `retry`, the systemd
 //! notify protocol, completions and the man page, and the offline demo.
 
+use std::path::Path;
 use std::time::Duration;
 
 use gphotos_emulator::{Config as EmulatorConfig, Endpoint, Fault, FaultAction};
@@ -358,4 +359,39 @@ async fn status_without_access_to_the_state_says_so_not_that_nothing_ran() {
         "{stderr}"
     );
     assert!(!stderr.contains("has not run"), "{stderr}");
+}
+
+/// The service user must be able to read its config in a root-owned ConfigurationDirectory
+/// and to write its token before the first start (`sudo -u gphotosd gphotosd auth`).
+#[test]
+fn the_unit_lets_its_user_read_the_config_and_the_state_dir_exists_before_the_first_start() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let unit = std::fs::read_to_string(root.join("gphotosd.service")).unwrap();
+    let mode = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ConfigurationDirectoryMode="))
+        .map(|m| u32::from_str_radix(m.trim(), 8).unwrap())
+        .unwrap_or(0o755);
+    assert_eq!(
+        mode & 0o005,
+        0o005,
+        "others (the service user) can enter and read"
+    );
+    let tmpfiles = std::fs::read_to_string(root.join("gphotosd.tmpfiles")).unwrap();
+    let state: Vec<&str> = tmpfiles
+        .lines()
+        .find(|l| l.starts_with("d /var/lib/gphotosd"))
+        .expect("the state dir is created at install")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&state[2..5], ["0700", "gphotosd", "gphotosd"]);
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let tmp = readme.find("systemd-tmpfiles --create").unwrap();
+    let auth = readme.find("sudo -u gphotosd gphotosd --config").unwrap();
+    let enable = readme.find("systemctl enable --now gphotosd").unwrap();
+    assert!(
+        tmp < auth && auth < enable,
+        "README: folders, then auth, then the service"
+    );
 }
