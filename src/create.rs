@@ -118,7 +118,7 @@ async fn create_batch(
         None => (None, false),
         Some(title) => match resolve_album(ctx, title).await {
             Ok((id, recorded)) => (Some(id), recorded),
-            Err(e) => return call_failed(ctx, &items, &e).await,
+            Err(e) => return album_failed(ctx, &items, &e).await,
         },
     };
     // Bisect over a stack of slices: whole-call refusals over a token split the slice.
@@ -156,7 +156,7 @@ async fn create_batch(
                         Err(e) => {
                             let rest: Vec<UploadedItem> =
                                 stack.into_iter().flatten().chain(items).collect();
-                            return call_failed(ctx, &rest, &e).await;
+                            return album_failed(ctx, &rest, &e).await;
                         }
                     }
                 }
@@ -285,6 +285,23 @@ async fn record_results(
         ctx.work_queued.notify_one();
     }
     Ok(())
+}
+
+/// Finding or creating the batch's album failed. No batchCreate went out, so every upload
+/// token is intact: a lost answer (an album call's response cut off) means "try the batch
+/// again later", never "upload the files again".
+async fn album_failed(
+    ctx: &CreateContext,
+    items: &[UploadedItem],
+    error: &ApiError,
+) -> Result<Next, StoreError> {
+    if !matches!(error, ApiError::Network { .. }) {
+        return call_failed(ctx, items, error).await;
+    }
+    tracing::warn!("the album could not be found or created; batchCreate will be retried: {error}");
+    let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+    ctx.store.call(move |db| db.unclaim_batch(&ids)).await?;
+    Ok(Next::Backoff(Duration::ZERO))
 }
 
 /// A whole call failed (not over a token): decide for every item in it.

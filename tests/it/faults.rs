@@ -229,3 +229,33 @@ async fn a_daily_quota_pause_survives_a_restart_and_sends_nothing_more() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_album_answer_retries_the_batch_without_uploading_again() {
+    let setup = Setup::new().await;
+    let trip = setup.dir.path().join("trip");
+    setup.write_config(&format!(
+        "[[watch]]\npath = \"{}\"\nalbum = \"Trip\"\n",
+        trip.display()
+    ));
+    setup.add_fixtures(&trip, &["IMG_0002.JPG", "GOPR0001.JPG"]);
+    setup
+        .emu
+        .inject(Fault::new(Endpoint::AlbumsList, FaultAction::DropResponse));
+    setup.emu.inject(Fault::new(
+        Endpoint::AlbumsCreate,
+        FaultAction::DropResponse,
+    ));
+    let run = setup.sync().await;
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("album could not be found or created"),
+        "{}",
+        run.stderr
+    );
+    let state = setup.emu.state();
+    assert_eq!(state.requests["raw_upload"], 2, "each file uploaded once");
+    assert_eq!(state.albums.len(), 1, "{:?}", state.albums);
+    assert_eq!(state.albums[0].item_ids.len(), 2);
+    assert!(state.violations.is_empty(), "{:?}", state.violations);
+}
