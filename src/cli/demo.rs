@@ -71,6 +71,16 @@ const CAMERA_FILES: &[(&str, &[u8])] = &[
 const ALBUM: &str = "gphotosd demo";
 
 pub(super) async fn demo(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = &keep
+        && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
+    {
+        // It writes config.toml and client_secret.json: never over a real installation's.
+        anyhow::bail!(
+            "--keep {}: the folder is not empty; give a new or empty folder (the demo writes \
+             config.toml, client_secret.json, camera/ and state/ into it)",
+            dir.display()
+        );
+    }
     println!("=== gphotosd demo ===");
     println!("This runs the real gphotosd pipeline against a Google Photos emulator on");
     println!("127.0.0.1. Nothing is sent to Google and no Google account is touched.\n");

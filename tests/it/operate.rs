@@ -287,6 +287,20 @@ async fn the_demo_runs_the_whole_pipeline_offline() {
     assert!(stdout.contains("7 media items created"), "{stdout}");
     assert!(stdout.contains("0 violations"), "{stdout}");
     assert!(dir.path().join("state/gphotosd.db").exists());
+
+    // A folder with files in it (a real /etc/gphotosd, say) is refused, untouched.
+    let config = dir.path().join("config.toml");
+    let before = std::fs::read(&config).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gphotosd"))
+        .arg("demo")
+        .arg("--keep")
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    assert_eq!(std::fs::read(&config).unwrap(), before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
