@@ -34,6 +34,14 @@ pub struct BudgetSpent {
     pub resets_at: i64,
 }
 
+impl BudgetSpent {
+    /// Whether a recorded pause message is this error's (the local budget, not Google's
+    /// quota): such a pause ends when the configured budget is raised.
+    pub fn describes(message: &str) -> bool {
+        message.contains("the daily budget of ")
+    }
+}
+
 /// Why a request may not be sent.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {

@@ -16,6 +16,7 @@ use crate::api::ApiClient;
 use crate::auth::AuthError;
 use crate::config::Config;
 use crate::create::{CreateContext, run_creator};
+use crate::limits::BudgetSpent;
 use crate::lock::{LockError, StateLock};
 use crate::pause::{PauseGate, lift_pauses};
 use crate::store::{
@@ -107,11 +108,16 @@ pub async fn run(
     // A daily-quota pause outlives the process until midnight Pacific: Google counts per
     // project, not per run, so a restart must not spend more requests that day. Every other
     // pause is checked afresh by the next request.
+    // A pause for our own budget ends when the budget is raised above what is spent.
+    let budget = config.upload.daily_request_budget;
     let kept_pause = store
-        .call(|db| {
+        .call(move |db| {
             db.record_daemon_start(std::process::id(), env!("CARGO_PKG_VERSION"))?;
+            let spent = db.requests_on(&crate::limits::pacific_day(chrono::Utc::now()))?;
             let kept = db.daemon_row()?.pause.filter(|p| {
-                p.reason == PauseReason::DailyQuota && p.until.is_some_and(|u| u > unix_now())
+                p.reason == PauseReason::DailyQuota
+                    && p.until.is_some_and(|u| u > unix_now())
+                    && !(BudgetSpent::describes(&p.message) && spent < budget)
             });
             db.set_pause(kept.as_ref())?;
             Ok(kept)
