@@ -57,7 +57,12 @@ async fn settle_if_moved(ctx: &UploadContext, job: &Job, when: &str) -> Result<b
             let reason = format!("the file was deleted {when}");
             tracing::info!(path = %shown(&job.path), "skipped: {reason}");
             ctx.store
-                .call(move |db| db.set_skipped(id, &reason))
+                .call(move |db| {
+                    db.set_skipped(id, &reason)?;
+                    // Not in the folder any more: history, not a count (see store::gone).
+                    db.mark_gone(&[id])?;
+                    Ok(())
+                })
                 .await?;
             Ok(true)
         }

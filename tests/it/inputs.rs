@@ -79,6 +79,8 @@ async fn a_file_deleted_before_its_upload_is_skipped_and_the_rest_goes_on() {
     let row = setup.row(&other);
     assert_eq!(row.state, FileState::Skipped);
     assert!(row.reason.unwrap().contains("deleted"));
+    assert!(row.gone_at.is_some(), "not counted: it left the folder");
+    assert_eq!(setup.db().counts().unwrap().skipped, 0);
     assert_eq!(setup.row(&in_flight.path).state, FileState::Done);
     assert_eq!(setup.emu.state().items.len(), 1);
 }
