@@ -5,6 +5,7 @@
 //! the state lock, not by a pid that may be stale. The JSON form is a stable interface
 //! documented in the README; add fields, never rename them.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -182,12 +183,16 @@ impl Report {
 /// A one-line summary of the queue.
 pub fn summary_line(c: &Counts, pause: Option<&Pause>) -> String {
     let mut line = format!(
-        "{} uploading, {} queued, {} done, {} failed",
+        "{} uploading, {} queued",
         c.uploading,
-        c.pending + c.waiting + c.uploaded + c.creating,
-        c.done,
-        c.failed
+        c.pending + c.waiting
     );
+    // Uploaded files wait for their batchCreate: neither queued nor done yet.
+    let creating = c.uploaded + c.creating;
+    if creating > 0 {
+        let _ = write!(line, ", {creating} being added to the library");
+    }
+    let _ = write!(line, ", {} done, {} failed", c.done, c.failed);
     if let Some(p) = pause {
         line = format!("paused ({}); {line}", p.reason.as_str());
     }
@@ -326,6 +331,29 @@ mod tests {
             (fresh.rate, fresh.eta_secs),
             (None, None),
             "nothing sent yet"
+        );
+    }
+
+    #[test]
+    fn the_summary_tells_queued_from_waiting_for_creation() {
+        let c = Counts {
+            pending: 2,
+            waiting: 1,
+            uploaded: 8,
+            done: 4,
+            ..Counts::default()
+        };
+        assert_eq!(
+            summary_line(&c, None),
+            "0 uploading, 3 queued, 8 being added to the library, 4 done, 0 failed"
+        );
+        let idle = Counts {
+            done: 4,
+            ..Counts::default()
+        };
+        assert_eq!(
+            summary_line(&idle, None),
+            "0 uploading, 0 queued, 4 done, 0 failed"
         );
     }
 }

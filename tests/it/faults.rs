@@ -70,9 +70,11 @@ async fn the_local_daily_budget_stops_before_google_refuses() {
     assert_eq!(setup.db().counts().unwrap().failed, 0);
     // The same budget still holds at the next start; a raised one ends the pause.
     setup.sync().await.expect_code(75);
-    setup.write_raw_config("[upload]
+    setup.write_raw_config(
+        "[upload]
 daily_request_budget = 100
-");
+",
+    );
     setup.sync().await.expect_code(0);
     assert_eq!(setup.db().counts().unwrap().done, 2);
 }
