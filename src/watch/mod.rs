@@ -104,7 +104,27 @@ pub fn validate_watch(watches: &[WatchConfig], i: usize) -> Result<(), (&'static
     }
     rules::Rules::new(i, &[], &w.exclude).map_err(|m| ("exclude", m))?;
     rules::Rules::new(i, &w.include, &[]).map_err(|m| ("include", m))?;
+    // A missing folder is allowed (a disk not mounted yet); a file never works.
+    if w.path.is_file() {
+        return Err((
+            "path",
+            format!(
+                "{} is a file; name the folder that holds the photos and videos",
+                w.path.display()
+            ),
+        ));
+    }
     for (j, other) in watches.iter().enumerate() {
+        if j != i && w.path == other.path {
+            return Err((
+                "path",
+                format!(
+                    "{} is the same folder as watch[{}].path; list each folder once",
+                    w.path.display(),
+                    j + 1
+                ),
+            ));
+        }
         if j != i && w.path.starts_with(&other.path) {
             return Err((
                 "path",
@@ -115,6 +135,18 @@ pub fn validate_watch(watches: &[WatchConfig], i: usize) -> Result<(), (&'static
                 ),
             ));
         }
+    }
+    if let AfterUpload::Move(dir) = &w.after_upload
+        && let Some(file) = dir.ancestors().find(|a| a.is_file())
+    {
+        return Err((
+            "after_upload",
+            format!(
+                "{} cannot be a folder: {} is a file",
+                dir.display(),
+                file.display()
+            ),
+        ));
     }
     if let AfterUpload::Move(dir) = &w.after_upload
         && let Some(j) = watches.iter().position(|o| dir.starts_with(&o.path))
@@ -239,6 +271,27 @@ pub(crate) mod tests {
         assert!(validate_watch(&w, 0).is_ok());
         let w = [entry("/srv/cam", "album = \"{folder} {day}\"")];
         assert_eq!(validate_watch(&w, 0).unwrap_err().0, "album");
+        let w = [entry("/srv/cam", ""), entry("/srv/cam/", "")];
+        assert!(validate_watch(&w, 1).unwrap_err().1.contains("same folder"));
+    }
+
+    #[test]
+    fn a_file_is_neither_a_watched_folder_nor_a_move_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("client.json");
+        std::fs::write(&file, b"{}").unwrap();
+        let w = [entry(&file.display().to_string(), "")];
+        let (key, message) = validate_watch(&w, 0).unwrap_err();
+        assert_eq!(key, "path");
+        assert!(message.contains("is a file"), "{message}");
+        let target = file.join("sub");
+        let w = [entry(
+            &dir.path().join("cam").display().to_string(),
+            &format!("after_upload = \"move:{}\"", target.display()),
+        )];
+        let (key, message) = validate_watch(&w, 0).unwrap_err();
+        assert_eq!(key, "after_upload");
+        assert!(message.contains("is a file"), "{message}");
     }
 
     #[test]
