@@ -245,8 +245,19 @@ pub fn render_file(r: &FileReport) -> String {
         let _ = writeln!(out, "  next attempt: {}", when(next));
     }
     let _ = writeln!(out, "  size: {}", ByteSize::b(row.size));
-    if let Some(album) = &row.album_title {
-        let _ = writeln!(out, "  album: {album}");
+    match (&row.album_title, row.alias_of) {
+        (Some(album), Some(_)) if row.state == FileState::Done => {
+            // Nothing was created for this path, so nothing was added to its album.
+            let _ = writeln!(
+                out,
+                "  album: {album} (not added: the item was created from another file with \
+                 the same content, in that file's album)"
+            );
+        }
+        (Some(album), _) => {
+            let _ = writeln!(out, "  album: {album}");
+        }
+        (None, _) => {}
     }
     if let Some(id) = row.media_item_id.as_deref().filter(|id| !id.is_empty()) {
         let _ = writeln!(out, "  media item: {id}");

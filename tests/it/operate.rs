@@ -409,3 +409,18 @@ fn the_unit_lets_its_user_read_the_config_and_the_state_dir_exists_before_the_fi
         "README: folders, then auth, then the service"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_of_a_copy_in_another_album_folder_says_it_was_not_added() {
+    let setup = Setup::new().await;
+    crate::watch::write_watch_config(&setup, "", "album = \"Cam {folder}\"");
+    setup.add_fixtures(&setup.camera.join("trip"), &["IMG_0002.JPG"]);
+    setup.sync().await.expect_code(0);
+    let copy = setup.add_fixtures(&setup.camera.join("best"), &["IMG_0002.JPG"])[0].clone();
+    setup.sync().await.expect_code(0);
+    let out = setup.command("status").arg(&copy).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("album: Cam best (not added"), "{text}");
+    let albums = setup.emu.state().albums;
+    assert!(albums.iter().all(|a| a.title != "Cam best"), "{albums:?}");
+}
