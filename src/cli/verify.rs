@@ -1,6 +1,7 @@
 //! `gphotosd verify [--json] [--requeue-missing] [PATH…]`: the terminal around
 //! [`crate::verify`] — the summary, the missing files, and an exit status a script can act
-//! on. Every failure exits 2 (or 75), never 1, which means "missing".
+//! on. Every failure exits 2 (or 75), never 1, which means "missing"; with `--json` a
+//! failure prints `{"error": "…"}`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +18,10 @@ pub(super) async fn verify(config_path: &Path, json: bool, options: &Options) ->
         Ok(code) => code,
         Err(e) => {
             eprintln!("gphotosd: {e:#}");
+            // A script reading stdout gets JSON either way.
+            if json {
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            }
             ExitCode::from(EXIT_UNVERIFIED)
         }
     }

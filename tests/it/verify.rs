@@ -386,6 +386,17 @@ async fn a_path_that_is_not_an_uploaded_file_is_a_clear_error() {
         "{}",
         run.stderr
     );
+    // With --json the failure is JSON on stdout too.
+    let run = verify(&setup, &["--json", &skipped.display().to_string()]).await;
+    run.expect_code(2);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("has not been uploaded"),
+        "{json}"
+    );
     assert_eq!(
         setup.emu.state().api_requests_today,
         before + 2,
