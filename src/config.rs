@@ -55,7 +55,9 @@ pub struct GoogleConfig {
     /// TCP connect timeout for every request to Google.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// How long a request may go without receiving a byte before it is abandoned.
+    /// How long a request may go without anything moving before it is abandoned: for
+    /// uploads, no body bytes taken by the connection (our own bandwidth cap excepted) and
+    /// no answer; for other requests, no byte received. Never a cap on a whole upload.
     #[serde(default = "default_read_timeout", with = "humantime_serde")]
     pub read_timeout: Duration,
 }
@@ -96,7 +98,8 @@ pub struct UploadConfig {
     /// Delay after Google says a per-minute quota is exhausted (Google asks for 30 s or more).
     #[serde(with = "humantime_serde")]
     pub quota_backoff: Duration,
-    /// Transient failures of one file before it is marked failed.
+    /// Transient failures of one file before it is marked failed. A resumable attempt
+    /// after which the server holds more bytes than before resets the count.
     pub max_attempts: u32,
     /// Upload tokens older than this are not sent to batchCreate; the file is uploaded
     /// again (Google keeps tokens for one day).

@@ -14,6 +14,14 @@ use crate::store::{PauseReason, StoreError};
 pub enum ApiError {
     #[error("{op}: network error: {message}")]
     Network { op: &'static str, message: String },
+    /// An upload on which nothing moved (no body bytes taken, no answer) for `after`
+    /// (`[google] read_timeout`); it was abandoned to be resumed.
+    #[error(
+        "{op}: network error: operation timed out: nothing was sent or received for {} \
+         ([google] read_timeout)",
+        humantime::format_duration(*after)
+    )]
+    Stalled { op: &'static str, after: Duration },
     #[error("{op}: Google answered HTTP {status}: {message}")]
     Google {
         op: &'static str,
@@ -62,7 +70,7 @@ impl ApiError {
     /// How the pipeline should react.
     pub fn class(&self) -> ErrorClass {
         match self {
-            ApiError::Network { .. } | ApiError::Protocol { .. } => {
+            ApiError::Network { .. } | ApiError::Stalled { .. } | ApiError::Protocol { .. } => {
                 ErrorClass::Transient { retry_after: None }
             }
             ApiError::File(_) => ErrorClass::Permanent,

@@ -2,7 +2,7 @@
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 
-use super::{ApiClient, ApiError};
+use super::{Activity, ApiClient, ApiError};
 
 /// A started resumable session.
 #[derive(Debug, Clone)]
@@ -51,17 +51,19 @@ async fn upload_token(op: &'static str, response: reqwest::Response) -> Result<S
 }
 
 impl ApiClient {
-    /// One raw POST with the whole file; returns the upload token.
+    /// One raw POST with the whole file; returns the upload token. `activity` is the
+    /// body's (see [`Activity`]).
     pub async fn upload_raw(
         &self,
         body: reqwest::Body,
+        activity: &Activity,
         len: u64,
         mime: &str,
         file_name: &str,
     ) -> Result<String, ApiError> {
         const OP: &str = "raw upload";
         let mut request = self
-            .http
+            .uploads
             .post(self.url("/v1/uploads"))
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, len)
@@ -71,8 +73,8 @@ impl ApiClient {
         if let Some(name) = file_name_header(file_name) {
             request = request.header("X-Goog-Upload-File-Name", name);
         }
-        let response = self.send_once(OP, request).await?;
-        upload_token(OP, response).await
+        self.send_upload(OP, request, activity, |r| upload_token(OP, r))
+            .await
     }
 
     /// Starts a resumable session for `len` bytes.
@@ -157,11 +159,13 @@ impl ApiClient {
     }
 
     /// Sends `len` bytes at `offset`; with `finalize`, returns the upload token.
+    /// `activity` is the body's (see [`Activity`]).
     pub async fn upload_chunk(
         &self,
         session_url: &str,
         offset: u64,
         body: reqwest::Body,
+        activity: &Activity,
         len: u64,
         finalize: bool,
     ) -> Result<Option<String>, ApiError> {
@@ -172,17 +176,19 @@ impl ApiClient {
             (false, _) => "upload",
         };
         let request = self
-            .http
+            .uploads
             .post(session_url)
             .header(CONTENT_LENGTH, len)
             .header("X-Goog-Upload-Command", command)
             .header("X-Goog-Upload-Offset", offset)
             .body(body);
-        let response = self.send_once(OP, request).await?;
-        if finalize {
-            upload_token(OP, response).await.map(Some)
-        } else {
-            Ok(None)
-        }
+        self.send_upload(OP, request, activity, move |response| async move {
+            if finalize {
+                upload_token(OP, response).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await
     }
 }

@@ -380,13 +380,18 @@ impl Db {
         Ok(moved)
     }
 
-    /// Claims the next file to upload, if any is due.
+    /// Claims the next file to upload, if any is due. A row with a session keeps its
+    /// `start_offset`, the server's offset last confirmed, until [`Db::set_resumed`] learns
+    /// the new one: comparing the two tells whether the previous attempt made progress.
     pub fn claim_next(&mut self) -> Result<Option<Job>, StoreError> {
         let now = unix_now();
         let job = self
             .conn
             .query_row(
-                "UPDATE files SET state = 'uploading', start_offset = bytes_sent, updated_at = ?1 \
+                "UPDATE files SET state = 'uploading', \
+                 start_offset = CASE WHEN session_url IS NULL THEN bytes_sent ELSE start_offset END, \
+                 bytes_sent = CASE WHEN session_url IS NULL THEN bytes_sent ELSE start_offset END, \
+                 updated_at = ?1 \
                  WHERE id = ( \
                    SELECT id FROM files WHERE state = 'pending' \
                       OR (state = 'waiting' AND next_attempt_at <= ?1) \
@@ -424,9 +429,13 @@ impl Db {
     }
 
     /// The server holds `offset` bytes of the stored session: sending continues from there.
+    /// When that is more than it held at the start of the previous attempt, that attempt
+    /// moved the upload forward: the transient failures counted so far are forgiven, so
+    /// `max_attempts` bounds attempts that get nowhere, not the length of an upload.
     pub fn set_resumed(&mut self, id: i64, offset: u64) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE files SET bytes_sent = ?2, start_offset = ?2, updated_at = ?3 \
+            "UPDATE files SET attempts = CASE WHEN ?2 > start_offset THEN 0 ELSE attempts END, \
+             bytes_sent = ?2, start_offset = ?2, updated_at = ?3 \
              WHERE id = ?1 AND state = 'uploading'",
             params![id, offset, unix_now()],
         )?;
@@ -489,6 +498,24 @@ impl Db {
             "UPDATE files SET state = 'waiting', reason = ?2, next_attempt_at = ?3, \
              attempts = attempts + 1, updated_at = ?4 WHERE id = ?1",
             params![id, reason, next_attempt_at, unix_now()],
+        )?;
+        Ok(())
+    }
+
+    /// A transient failure of an attempt after which the server holds `offset` bytes, more
+    /// than when the attempt started: try again at `next_attempt_at`, with the attempt count
+    /// reset (the upload is progressing, not failing).
+    pub fn set_waiting_after_progress(
+        &mut self,
+        id: i64,
+        reason: &str,
+        next_attempt_at: i64,
+        offset: u64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE files SET state = 'waiting', reason = ?2, next_attempt_at = ?3, \
+             attempts = 0, bytes_sent = ?4, start_offset = ?4, updated_at = ?5 WHERE id = ?1",
+            params![id, reason, next_attempt_at, offset, unix_now()],
         )?;
         Ok(())
     }

@@ -135,3 +135,46 @@ fn batches_hold_one_album_and_respect_the_limit() {
     assert_eq!(items.len(), 1);
     assert!(db.take_batch(50, 1, 3600).unwrap().is_none());
 }
+
+#[test]
+fn an_attempt_that_moved_the_server_offset_is_not_counted() {
+    let (_d, mut db) = db();
+    db.upsert_scanned(&scanned("/v.mp4", 100 << 20, 1)).unwrap();
+    let job = db.claim_next().unwrap().unwrap();
+    db.set_session(job.id, "http://s/1", 256).unwrap();
+    db.set_progress(job.id, 30 << 20).unwrap();
+    db.set_waiting(job.id, "cut", 0).unwrap();
+    db.claim_next().unwrap().unwrap();
+    db.set_resumed(job.id, 0).unwrap();
+    db.set_waiting(job.id, "cut again", 0).unwrap();
+    let row = db.file_by_path(Path::new("/v.mp4")).unwrap().unwrap();
+    assert_eq!(row.attempts, 2, "attempts that got nowhere count");
+
+    // The next query finds the server further than when the last attempt started.
+    let again = db.claim_next().unwrap().unwrap();
+    assert_eq!(again.attempts, 2);
+    let row = db.file_by_path(Path::new("/v.mp4")).unwrap().unwrap();
+    assert_eq!(
+        (row.start_offset, row.bytes_sent),
+        (0, 0),
+        "until the query, only what the server confirmed"
+    );
+    db.set_resumed(job.id, 12 << 20).unwrap();
+    let row = db.file_by_path(Path::new("/v.mp4")).unwrap().unwrap();
+    assert_eq!(row.attempts, 0, "the progressing attempt is forgiven");
+    assert_eq!(row.start_offset, 12 << 20);
+
+    // Resuming at the same offset again forgives nothing.
+    db.set_waiting(job.id, "stalled", 0).unwrap();
+    db.claim_next().unwrap().unwrap();
+    db.set_resumed(job.id, 12 << 20).unwrap();
+    let row = db.file_by_path(Path::new("/v.mp4")).unwrap().unwrap();
+    assert_eq!(row.attempts, 1);
+
+    // The attempt that would give up, found to have progressed, resets the count.
+    db.set_waiting_after_progress(job.id, "stalled", 0, 20 << 20)
+        .unwrap();
+    let row = db.file_by_path(Path::new("/v.mp4")).unwrap().unwrap();
+    assert_eq!(row.state, FileState::Waiting);
+    assert_eq!((row.attempts, row.start_offset), (0, 20 << 20));
+}

@@ -2,6 +2,10 @@
 //! size, hashed (BLAKE3) on the way out so the file is read once, counted for `status`,
 //! and paced by the bandwidth limiter. Reading and hashing run on the blocking pool, one
 //! chunk at a time.
+//!
+//! Each body also feeds its request's stall watchdog ([`Activity`]): the connection asking
+//! for the next chunk is movement, and the time spent producing it (limiter, disk) is ours,
+//! never a stall of the server or the network.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -10,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
+use crate::api::Activity;
 use crate::limits::{Limits, MAX_BYTES_PER_PERMIT};
 
 /// Running content hash of one upload, shared with its body streams.
@@ -123,6 +128,7 @@ struct Reader {
     sent: Arc<AtomicU64>,
     limits: Arc<Limits>,
     pool: Pool,
+    activity: Activity,
 }
 
 /// Reads the next `len` bytes of the body into `buf` and hashes them, on the calling
@@ -154,7 +160,8 @@ fn read_chunk(
     Ok(file)
 }
 
-/// A body of `len` bytes of `path` from `offset`. `sent` is set to the file offset reached.
+/// A body of `len` bytes of `path` from `offset`. `sent` is set to the file offset reached;
+/// `activity` sees every chunk the connection takes.
 pub fn file_body(
     path: &Path,
     offset: u64,
@@ -162,6 +169,7 @@ pub fn file_body(
     hasher: ContentHasher,
     sent: Arc<AtomicU64>,
     limits: Arc<Limits>,
+    activity: Activity,
 ) -> reqwest::Body {
     let reader = Reader {
         path: path.to_owned(),
@@ -172,11 +180,17 @@ pub fn file_body(
         sent,
         limits,
         pool: Arc::clone(shared_pool()),
+        activity,
     };
     let stream = futures_util::stream::try_unfold(reader, |mut r| async move {
+        // Being asked for more means the connection took what it had.
+        r.activity.touch();
         if r.remaining == 0 {
             return Ok(None);
         }
+        // Until the chunk is handed over, the request waits for us (the bandwidth cap,
+        // the disk), not for the network.
+        let ours = r.activity.busy();
         let want = usize::try_from(r.remaining.min(CHUNK as u64)).unwrap_or(CHUNK);
         let mut paced = 0;
         while paced < want {
@@ -201,6 +215,7 @@ pub fn file_body(
         r.offset += want as u64;
         r.remaining -= want as u64;
         r.sent.store(r.offset, Ordering::Relaxed);
+        drop(ours);
         let chunk = Bytes::from_owner(Pooled {
             buf,
             len: want,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::api::{ApiError, ErrorClass, SessionState};
+use crate::api::{Activity, ApiError, ErrorClass, SessionState};
 use crate::paths::shown;
 use crate::store::{Job, StoreError, UNREADABLE_PREFIX, unix_now};
 use crate::watch::{filter, scan};
@@ -115,7 +115,8 @@ pub async fn process(ctx: &UploadContext, job: Job) -> Result<(), StoreError> {
     let mut refreshed = false;
     let mut job = job;
     loop {
-        let result = upload(ctx, &mut job).await;
+        let mut attempt = Attempt::default();
+        let result = upload(ctx, &mut job, &mut attempt).await;
         if settle_if_moved(ctx, &job, "while it was being uploaded").await? {
             return Ok(());
         }
@@ -137,7 +138,32 @@ pub async fn process(ctx: &UploadContext, job: Job) -> Result<(), StoreError> {
             refreshed = true;
             continue;
         }
-        return record_failure(ctx, &job, &error, &class).await;
+        return record_failure(ctx, &job, &attempt, &error, &class).await;
+    }
+}
+
+/// What one attempt at a resumable upload got to, for deciding whether it failed the file.
+#[derive(Default)]
+struct Attempt {
+    /// The session URL and the offset the server held when this attempt started sending.
+    resumable: Option<(String, u64)>,
+    /// The file offset the body reached (bytes handed to the connection).
+    sent: Arc<AtomicU64>,
+}
+
+impl Attempt {
+    /// Whether this attempt made the server's offset advance. Asked only when the answer
+    /// would otherwise fail the file: it costs a `query`, which the next attempt makes
+    /// anyway (and there [`crate::store::Db::set_resumed`] forgives progressing attempts).
+    async fn committed_bytes(&self, ctx: &UploadContext) -> Option<u64> {
+        let (url, started_at) = self.resumable.as_ref()?;
+        if self.sent.load(Ordering::Relaxed) <= *started_at {
+            return None;
+        }
+        match ctx.api.query_session(url).await {
+            Ok(SessionState::Active { received }) if received > *started_at => Some(received),
+            _ => None,
+        }
     }
 }
 
@@ -166,9 +192,14 @@ async fn already_uploaded(ctx: &UploadContext, job: &Job) -> Result<bool, StoreE
     Ok(aliased)
 }
 
+/// Records a failed attempt. A transient failure counts towards `max_attempts`, unless it
+/// is the attempt that would give up and it moved the server's offset: an upload that gets
+/// further each time is slow, not failing (on the way, the next attempt's resume forgives
+/// such attempts; see [`crate::store::Db::set_resumed`]).
 async fn record_failure(
     ctx: &UploadContext,
     job: &Job,
+    attempt: &Attempt,
     error: &ApiError,
     class: &ErrorClass,
 ) -> Result<(), StoreError> {
@@ -176,6 +207,18 @@ async fn record_failure(
     let settings = &ctx.settings;
     let path = shown(&job.path);
     if let Some(at_least) = transient_delay(class, settings) {
+        if job.attempts + 1 >= settings.max_attempts
+            && let Some(held) = attempt.committed_bytes(ctx).await
+        {
+            let delay = backoff(settings, 0, at_least);
+            let reason = error.to_string();
+            tracing::warn!(path = %path, retry_in = ?delay, offset = held, "will retry (the server kept more bytes; not counted as a failed attempt): {reason}");
+            let next = unix_now() + i64::try_from(delay.as_secs()).unwrap_or(i64::MAX / 2);
+            return ctx
+                .store
+                .call(move |db| db.set_waiting_after_progress(id, &reason, next, held))
+                .await;
+        }
         if job.attempts + 1 >= settings.max_attempts {
             let reason = format!("gave up after {} attempts: {error}", job.attempts + 1);
             tracing::warn!(path = %path, "failed: {reason}");
@@ -214,12 +257,18 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Sends the bytes; returns the upload token and the content hash.
-async fn upload(ctx: &UploadContext, job: &mut Job) -> Result<(String, Vec<u8>), ApiError> {
+/// Sends the bytes; returns the upload token and the content hash. `attempt` records how
+/// far it got.
+async fn upload(
+    ctx: &UploadContext,
+    job: &mut Job,
+    attempt: &mut Attempt,
+) -> Result<(String, Vec<u8>), ApiError> {
     let name = file_name(&job.path);
-    let sent = Arc::new(AtomicU64::new(0));
+    let sent = Arc::clone(&attempt.sent);
     let hasher = ContentHasher::default();
     if job.session_url.is_none() && job.size <= ctx.settings.raw_threshold.as_u64() {
+        let activity = Activity::default();
         let body = file_body(
             &job.path,
             0,
@@ -227,14 +276,17 @@ async fn upload(ctx: &UploadContext, job: &mut Job) -> Result<(String, Vec<u8>),
             hasher.clone(),
             sent,
             Arc::clone(ctx.api.limits()),
+            activity.clone(),
         );
         let token = ctx
             .api
-            .upload_raw(body, job.size, &job.mime_type, &name)
+            .upload_raw(body, &activity, job.size, &job.mime_type, &name)
             .await?;
         return Ok((token, hasher.finalize()));
     }
     let (url, granularity, offset) = open_session(ctx, job, &name).await?;
+    sent.store(offset, Ordering::Relaxed);
+    attempt.resumable = Some((url.clone(), offset));
     hash_prefix(&job.path, offset, &hasher)
         .await
         .map_err(ApiError::File)?;
@@ -248,6 +300,7 @@ async fn upload(ctx: &UploadContext, job: &mut Job) -> Result<(String, Vec<u8>),
                 None => job.size - pos,
             };
             let finalize = pos + len == job.size;
+            let activity = Activity::default();
             let body = file_body(
                 &job.path,
                 pos,
@@ -255,8 +308,12 @@ async fn upload(ctx: &UploadContext, job: &mut Job) -> Result<(String, Vec<u8>),
                 hasher.clone(),
                 Arc::clone(&sent),
                 Arc::clone(ctx.api.limits()),
+                activity.clone(),
             );
-            let token = ctx.api.upload_chunk(&url, pos, body, len, finalize).await?;
+            let token = ctx
+                .api
+                .upload_chunk(&url, pos, body, &activity, len, finalize)
+                .await?;
             pos += len;
             if let Some(token) = token {
                 return Ok((token, hasher.finalize()));

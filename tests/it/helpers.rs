@@ -130,11 +130,18 @@ impl Setup {
 
     /// Writes config.toml with `sections` instead of the fast defaults.
     pub fn write_raw_config(&self, sections: &str) {
+        self.write_config_with_google("", sections);
+    }
+
+    /// Writes config.toml with `google` as more `[google]` keys and `sections` instead of
+    /// the fast defaults.
+    pub fn write_config_with_google(&self, google: &str, sections: &str) {
         let text = format!(
             r#"
 [google]
 client_secret_file = "{client}"
 api_url = "{api}"
+{google}
 [state]
 dir = "{state}"
 [[watch]]

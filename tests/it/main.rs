@@ -9,6 +9,7 @@ mod faults;
 mod gone;
 mod inputs;
 mod operate;
+mod stalls;
 mod sync;
 mod verify;
 mod watch;
