@@ -113,12 +113,15 @@ pub fn waiting_message(why: &str, wait: Duration) -> String {
 
 /// Whether a file modified at `mtime_ns` (ns since the epoch) is still within `wait`.
 pub fn is_recent(mtime_ns: i64, wait: Duration) -> bool {
+    age(mtime_ns) < wait
+}
+
+/// How long ago `mtime_ns` (ns since the epoch) was; zero for a time in the future.
+pub fn age(mtime_ns: i64) -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let age = now.saturating_sub(u128::try_from(mtime_ns).unwrap_or(0));
-    age < wait.as_nanos()
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_nanos(u64::try_from(mtime_ns).unwrap_or(0)))
 }
 
 fn is_iso_bmff(first_type: &[u8], ext: &str) -> bool {
