@@ -23,6 +23,7 @@ use crate::store::{
     Counts, FileRow, FileState, Pause, PauseReason, RootMode, Store, StoreError, unix_now,
 };
 use crate::upload::{UploadContext, run_worker};
+use crate::watch::unqueue::unqueue_unwatched;
 use crate::watch::watcher::Offer;
 use crate::watch::{WatchContext, WatchError, Watched, Watcher, scan};
 
@@ -72,6 +73,10 @@ pub struct Outcome {
     /// Files a sync left alone because they look incomplete and changed recently (a copy
     /// in progress), with what is missing: the next sync looks again.
     pub incomplete: Vec<(PathBuf, String)>,
+    /// Files a sync left alone because they were modified within `[scan] settle` of its
+    /// start (they may still be being written; most formats cannot tell), with how long
+    /// before the start: the next sync looks again.
+    pub settling: Vec<(PathBuf, Duration)>,
     /// Folders a sync could not read, with the reason.
     pub unreadable: Vec<(PathBuf, String)>,
 }
@@ -95,6 +100,18 @@ pub async fn run(
             (p, id)
         })
         .collect();
+    // Before the crash recovery, which turns `creating` rows into uploads again, and before
+    // any worker or the creator: a file the configuration no longer watches is never sent.
+    let (s, watches) = (store.clone(), config.watch.clone());
+    let unqueued = tokio::task::spawn_blocking(move || unqueue_unwatched(&s, &watches))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))??;
+    if unqueued > 0 {
+        tracing::warn!(
+            files = unqueued,
+            "took files out of the queue that the configuration no longer watches"
+        );
+    }
     let max_age = i64::try_from(config.upload.token_max_age.as_secs()).unwrap_or(i64::MAX);
     let recovered = store
         .call(move |db| db.recover_after_restart(max_age))
@@ -276,6 +293,11 @@ pub async fn run(
             .into_iter()
             .map(|(_, f, why)| (f.path, why))
             .collect(),
+        settling: first_scan
+            .young
+            .into_iter()
+            .map(|(_, f)| (f.path, crate::watch::complete::age(f.identity.mtime_ns)))
+            .collect(),
         unreadable: first_scan.unreadable,
     })
 }
@@ -300,9 +322,10 @@ fn stop_on_error(result: Result<(), StoreError>, stop: &CancellationToken) {
     }
 }
 
-/// Reconciles every watched folder with the store. Files that look incomplete and changed
-/// recently are not queued; with a watcher (`offer`), they and the files modified within
-/// the settle period are handed to it instead of queued half-written.
+/// Reconciles every watched folder with the store. Files modified within the settle
+/// period and files that look incomplete and changed recently are not queued: a file being
+/// written when the scan passes would otherwise be uploaded half-written. With a watcher
+/// (`offer`) they are handed to it; a sync reports them and leaves them to the next one.
 async fn rescan(
     store: &Store,
     watched: &[Watched],
@@ -311,7 +334,7 @@ async fn rescan(
 ) -> Result<scan::ScanReport, StoreError> {
     let (s, w) = (store.clone(), watched.to_vec());
     let holds = scan::Holds {
-        young: offer.map(|_| config.scan.settle),
+        young: Some(config.scan.settle),
         incomplete: Some(config.scan.incomplete_wait),
     };
     let report = tokio::task::spawn_blocking(move || scan::scan_all(&s, &w, holds))
@@ -328,6 +351,15 @@ async fn rescan(
     for (path, why) in report.incomplete.iter().map(|(_, f, why)| (&f.path, why)) {
         let message = crate::watch::complete::waiting_message(why, config.scan.incomplete_wait);
         tracing::info!(file = %crate::paths::shown(path), "{message}");
+    }
+    if offer.is_none() {
+        for (_, file) in &report.young {
+            tracing::info!(
+                file = %crate::paths::shown(&file.path),
+                "modified within the settle period ({}): may still be being written",
+                humantime::format_duration(config.scan.settle)
+            );
+        }
     }
     for (dir, why) in &report.unreadable {
         tracing::warn!(folder = %crate::paths::shown(dir), "cannot read folder: {why}");

@@ -154,6 +154,9 @@ dir = "{state}"
 raw_threshold = "256 KiB"
 [create]
 idle = "500ms"
+[scan]
+# The demo's files are finished copies made a moment ago: no quiet period to wait for.
+settle = "0s"
 [[watch]]
 path = "{camera}"
 album = "{ALBUM}"

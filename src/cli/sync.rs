@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::pipeline::{self, Mode};
 
@@ -14,6 +15,7 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
     let shown = tokio::spawn(super::progress::show(config.clone(), stop_progress.clone()));
     let watches = config.watch.clone();
     let incomplete_wait = config.scan.incomplete_wait;
+    let settle = config.scan.settle;
     let outcome = pipeline::run(config, Mode::Sync, shutdown, || {}).await;
     stop_progress.cancel();
     let _ = shown.await;
@@ -29,7 +31,7 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
         c.done,
         c.failed,
         c.skipped,
-        c.unfinished() + outcome.incomplete.len() as u64
+        c.unfinished() + (outcome.incomplete.len() + outcome.settling.len()) as u64
     );
     for row in &outcome.failed {
         eprintln!(
@@ -67,12 +69,22 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
             humantime::format_duration(incomplete_wait)
         );
     }
+    for (file, age) in &outcome.settling {
+        eprintln!(
+            "not finished: {} was modified {} before this sync started, within [scan] settle \
+             ({}): it may still be being written; a later sync uploads it once it is older",
+            crate::paths::shown(file),
+            humantime::format_duration(Duration::from_secs(age.as_secs())),
+            humantime::format_duration(settle)
+        );
+    }
     if let Some(pause) = &outcome.pause {
         eprintln!("paused ({}): {}", pause.reason.as_str(), pause.message);
         return Ok(ExitCode::from(EXIT_PAUSED));
     }
     let left_out = !outcome.unreadable.is_empty()
         || !outcome.incomplete.is_empty()
+        || !outcome.settling.is_empty()
         || !outcome.after_upload_failed.is_empty();
     Ok(
         if c.failed > 0 || c.unfinished() > 0 || !missing.is_empty() || left_out {

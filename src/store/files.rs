@@ -10,12 +10,21 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::unwatched::UNWATCHED_PREFIX;
 use super::{Db, StoreError, unix_now};
 
 /// How the reason of an unreadable file starts. Such a file is failed, and looked at again
 /// on every scan (permissions get fixed without the file's size or mtime changing), unlike
 /// skips, which stand until the content changes.
 pub const UNREADABLE_PREFIX: &str = "cannot read the file";
+
+/// Whether a row's end state stands only until a scan finds its file again (`?2`:
+/// [`UNREADABLE_PREFIX`], `?3`: [`UNWATCHED_PREFIX`]): an unreadable file may have been
+/// made readable, and a file taken out of the queue because the configuration no longer
+/// watched it is watched again if a scan finds it. Both are then recorded as new content.
+const LOOK_AGAIN: &str = "((state IN ('skipped', 'failed') \
+     AND ifnull(substr(reason, 1, length(?2)) = ?2, 0)) \
+     OR (state = 'skipped' AND ifnull(substr(reason, 1, length(?3)) = ?3, 0)))";
 
 /// A file's place in the pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -238,10 +247,11 @@ impl Db {
         let tx = self.conn.savepoint()?;
         let existing: Option<(String, u64, i64, u64, bool, bool)> = tx
             .query_row(
-                "SELECT state, size, mtime_ns, inode, \
-                 state IN ('skipped', 'failed') AND ifnull(substr(reason, 1, length(?2)) = ?2, 0), \
-                 gone_at IS NOT NULL FROM files WHERE path = ?1",
-                params![path_bytes(&f.path), UNREADABLE_PREFIX],
+                &format!(
+                    "SELECT state, size, mtime_ns, inode, {LOOK_AGAIN}, gone_at IS NOT NULL \
+                     FROM files WHERE path = ?1"
+                ),
+                params![path_bytes(&f.path), UNREADABLE_PREFIX, UNWATCHED_PREFIX],
                 |r| {
                     Ok((
                         r.get(0)?,
@@ -322,18 +332,17 @@ impl Db {
     ) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT 1 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 \
-                 AND inode = ?4 AND gone_at IS NULL \
-                 AND NOT (state IN ('skipped', 'failed') \
-                 AND ifnull(substr(reason, 1, length(?5)) = ?5, 0))",
-            )?
+            .prepare_cached(&format!(
+                "SELECT 1 FROM files WHERE path = ?1 AND size = ?4 AND mtime_ns = ?5 \
+                 AND inode = ?6 AND gone_at IS NULL AND NOT {LOOK_AGAIN}"
+            ))?
             .exists(params![
                 path_bytes(path),
+                UNREADABLE_PREFIX,
+                UNWATCHED_PREFIX,
                 size,
                 mtime_ns,
                 inode,
-                UNREADABLE_PREFIX
             ])?)
     }
 

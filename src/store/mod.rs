@@ -16,6 +16,7 @@ mod migrate;
 mod queries;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod unwatched;
 mod verify;
 mod watch;
 
@@ -31,6 +32,7 @@ pub use files::{
 };
 pub use meta::{DaemonRow, Pause, PauseReason, WatchRootRow};
 pub use migrate::SCHEMA_VERSION;
+pub use unwatched::{QueuedRow, UNWATCHED_PREFIX};
 pub use verify::Requeued;
 pub use watch::{AFTER_UPLOAD_FAILED, AfterUploadDue, RootMode};
 

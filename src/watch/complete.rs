@@ -11,7 +11,16 @@
 //!   that are no box header (too short, or a type that is no four-character code) are
 //!   junk some tool appended, not missing data: unchecked.
 //! - PNG: the `IEND` chunk is in the tail.
-//! - WebP (RIFF): the file is at least as long as its RIFF header says.
+//! - RIFF (WebP, AVI): the top-level `RIFF` chunks tile the file; the first is at least
+//!   as long as its header says, and so is every `RIFF AVIX` extension chunk of an
+//!   OpenDML AVI over 1 GiB. Bytes after them that are no RIFF chunk are unchecked.
+//! - BMP: the file is at least as long as the size field of its file header says, and
+//!   holds the pixel data its info header places (offset, and image size or the size
+//!   width × height × bit depth give for uncompressed rows).
+//! - GIF: the blocks after the screen descriptor (extensions, images with their data
+//!   sub-blocks) are walked to the trailer byte `3B`; whatever follows it is a trailer.
+//!   Walked, not searched for: LZW data can hold any byte, so a `3B` near the end proves
+//!   nothing. This reads the whole file through a small buffer, once (GIFs are small).
 //! - JPEG: an end-of-image marker follows the first start-of-scan, in the last
 //!   [`TAIL_WINDOW`]. Not "at the very end": phones append motion-photo videos and other
 //!   trailers after it. Compressed scan data never holds `FF D9`, so a cut-off scan is
@@ -34,6 +43,8 @@ const MAX_HEADERS: usize = 100_000;
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// The `IEND` chunk type and its CRC: the last 8 bytes of every PNG.
 const PNG_END: &[u8] = b"IEND\xae\x42\x60\x82";
+/// The RIFF forms checked: WebP and AVI.
+const RIFF_FORMS: &[&[u8]] = &[b"WEBP", b"AVI "];
 /// Top-level QuickTime atoms a `.mov` may start with instead of `ftyp`.
 const QUICKTIME_FIRST: &[&[u8; 4]] = &[b"wide", b"free", b"skip", b"mdat", b"moov", b"pnot"];
 
@@ -67,15 +78,12 @@ pub fn check(path: &Path) -> Completeness {
         .unwrap_or_default();
     let result = if head.starts_with(PNG_SIGNATURE) {
         png(&mut file, len)
-    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        let declared = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]])) + 8;
-        Ok(if len < declared {
-            Completeness::Incomplete(format!(
-                "the RIFF header announces {declared} bytes, the file has {len}"
-            ))
-        } else {
-            Completeness::Complete
-        })
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && RIFF_FORMS.contains(&&head[8..12]) {
+        riff(&mut file, len)
+    } else if head.starts_with(b"BM") && matches!(ext.as_str(), "bmp" | "dib") {
+        bmp(&mut file, len)
+    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        gif(&mut file)
     } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
         jpeg(&mut file, len)
     } else if head.len() >= 8 && is_iso_bmff(&head[4..8], &ext) {
@@ -113,12 +121,15 @@ pub fn waiting_message(why: &str, wait: Duration) -> String {
 
 /// Whether a file modified at `mtime_ns` (ns since the epoch) is still within `wait`.
 pub fn is_recent(mtime_ns: i64, wait: Duration) -> bool {
+    age(mtime_ns) < wait
+}
+
+/// How long ago `mtime_ns` (ns since the epoch) was; zero for a time in the future.
+pub fn age(mtime_ns: i64) -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let age = now.saturating_sub(u128::try_from(mtime_ns).unwrap_or(0));
-    age < wait.as_nanos()
+        .unwrap_or_default();
+    now.saturating_sub(Duration::from_nanos(u64::try_from(mtime_ns).unwrap_or(0)))
 }
 
 fn is_iso_bmff(first_type: &[u8], ext: &str) -> bool {
@@ -183,6 +194,180 @@ fn png(file: &mut File, len: u64) -> std::io::Result<Completeness> {
     } else {
         Completeness::Incomplete("the PNG has no IEND chunk at its end".to_owned())
     })
+}
+
+/// Walks the top-level `RIFF` chunks: the first holds the whole file but for an OpenDML
+/// AVI, whose later `RIFF AVIX` chunks follow it.
+fn riff(file: &mut File, len: u64) -> std::io::Result<Completeness> {
+    let mut offset = 0u64;
+    for _ in 0..MAX_HEADERS {
+        let mut header = [0u8; 12];
+        let n = read_at(file, offset, &mut header)?;
+        if offset > 0 && n < 12 && n > 0 && b"RIFF".starts_with(&header[..n.min(4)]) {
+            return Ok(Completeness::Incomplete(format!(
+                "the RIFF chunk at byte {offset} is cut off in its header"
+            )));
+        }
+        if offset > 0 && (n < 12 || &header[..4] != b"RIFF") {
+            return Ok(Completeness::Complete); // the end, or bytes some tool appended
+        }
+        let size = u64::from(u32::from_le_bytes([
+            header[4], header[5], header[6], header[7],
+        ]));
+        if size < 4 {
+            // A writer that fills in the size at the end: nothing to tell from it.
+            return Ok(Completeness::Unchecked);
+        }
+        let form = String::from_utf8_lossy(&header[8..12])
+            .trim_end()
+            .to_owned();
+        let declared = offset + 8 + size;
+        if len < declared {
+            return Ok(Completeness::Incomplete(format!(
+                "the RIFF header of its {form} chunk at byte {offset} announces {} bytes, \
+                 {} are there",
+                size + 8,
+                len - offset
+            )));
+        }
+        offset = declared + (size & 1); // chunks are padded to an even length
+    }
+    Ok(Completeness::Unchecked)
+}
+
+/// The file header's size, then the pixel data the info header places.
+fn bmp(file: &mut File, len: u64) -> std::io::Result<Completeness> {
+    let mut h = [0u8; 54];
+    let n = read_at(file, 0, &mut h)?;
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([h[i], h[i + 1]]));
+    if n < 18 {
+        return Ok(Completeness::Incomplete(
+            "the BMP ends inside its file header".to_owned(),
+        ));
+    }
+    let (declared, pixels_at, info_size) = (u32_at(2), u32_at(10), u32_at(14));
+    let short = |what: &str, needed: u64| {
+        Completeness::Incomplete(format!("{what} needs {needed} bytes, the file has {len}"))
+    };
+    // Some writers leave the size field 0: then the pixel data alone tells.
+    if declared > 0 && len < declared {
+        return Ok(short("the BMP file header", declared));
+    }
+    if n < 54 && info_size >= 40 || n < 26 {
+        return Ok(short("the BMP info header", 14 + info_size));
+    }
+    // Width, height (negative: top-down), bits per pixel; compressed data (RLE, JPEG,
+    // PNG) has a size only in `biSizeImage`.
+    let (width, height, bits, compression, image_size) = match info_size {
+        12 => (u16_at(18), u16_at(20), u16_at(24), 0, 0),
+        40.. => {
+            let signed = |i: usize| {
+                u64::from(i32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]).unsigned_abs())
+            };
+            (signed(18), signed(22), u16_at(28), u32_at(30), u32_at(34))
+        }
+        _ => return Ok(Completeness::Unchecked),
+    };
+    let pixel_bytes = if image_size > 0 {
+        image_size
+    } else if matches!(compression, 0 | 3 | 6) {
+        // Uncompressed rows are padded to 4 bytes.
+        width
+            .saturating_mul(bits)
+            .div_ceil(32)
+            .saturating_mul(4)
+            .saturating_mul(height)
+    } else {
+        0
+    };
+    let end = pixels_at.saturating_add(pixel_bytes);
+    if pixels_at < 14 + info_size || (declared > 0 && end > declared.max(len)) {
+        return Ok(Completeness::Unchecked); // inconsistent headers: Google decides
+    }
+    Ok(if end > len {
+        short("its pixel data", end)
+    } else if declared == 0 && pixel_bytes == 0 {
+        Completeness::Unchecked
+    } else {
+        Completeness::Complete
+    })
+}
+
+/// Walks a GIF's blocks to its trailer, reading the file once through a buffer.
+fn gif(file: &mut File) -> std::io::Result<Completeness> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut r = Blocks(std::io::BufReader::with_capacity(64 * 1024, file));
+    let cut = |why: &str| Ok(Completeness::Incomplete(format!("the GIF ends {why}")));
+    let color_table = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3u64 << ((flags & 7) + 1)
+        } else {
+            0
+        }
+    };
+    let mut screen = [0u8; 13];
+    if !r.read(&mut screen)? {
+        return cut("inside its header");
+    }
+    if !r.skip(color_table(screen[10]))? {
+        return cut("inside its color table");
+    }
+    for _ in 0..MAX_HEADERS {
+        let complete = match r.byte()? {
+            None => false,
+            Some(0x3b) => return Ok(Completeness::Complete),
+            // Extension: a label, then sub-blocks.
+            Some(0x21) => r.byte()?.is_some() && r.sub_blocks()?,
+            // Image: descriptor, local color table, LZW code size, sub-blocks.
+            Some(0x2c) => {
+                let mut descriptor = [0u8; 9];
+                r.read(&mut descriptor)?
+                    && r.skip(color_table(descriptor[8]))?
+                    && r.byte()?.is_some()
+                    && r.sub_blocks()?
+            }
+            Some(_) => return Ok(Completeness::Unchecked), // malformed: Google decides
+        };
+        if !complete {
+            return cut("before its trailer");
+        }
+    }
+    Ok(Completeness::Unchecked)
+}
+
+/// A GIF's bytes, read in order; every method says whether the file had enough.
+struct Blocks<R>(R);
+
+impl<R: Read> Blocks<R> {
+    fn byte(&mut self) -> std::io::Result<Option<u8>> {
+        let mut b = [0u8];
+        Ok(self.read(&mut b)?.then_some(b[0]))
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        match self.0.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn skip(&mut self, n: u64) -> std::io::Result<bool> {
+        Ok(std::io::copy(&mut (&mut self.0).take(n), &mut std::io::sink())? == n)
+    }
+
+    /// Data sub-blocks: a length byte and that many bytes, until a length of 0.
+    fn sub_blocks(&mut self) -> std::io::Result<bool> {
+        loop {
+            match self.byte()? {
+                None => return Ok(false),
+                Some(0) => return Ok(true),
+                Some(n) if !self.skip(u64::from(n))? => return Ok(false),
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 fn iso_bmff(file: &mut File, len: u64) -> std::io::Result<Completeness> {
@@ -364,6 +549,123 @@ mod tests {
             };
             assert_eq!(check(&p), expected, "trailer of {trailer} bytes");
         }
+    }
+
+    /// Writes `bytes` as `name` in `dir` and checks it.
+    fn check_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Completeness {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        check(&p)
+    }
+
+    /// Asserts that `bytes` is complete, also with junk after it, and that every prefix
+    /// of at least `from` bytes (enough to recognise the format) is incomplete.
+    fn assert_end_is_checked(name: &str, bytes: &[u8], from: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(check_bytes(dir.path(), name, bytes), Completeness::Complete);
+        let mut junk = bytes.to_vec();
+        junk.extend_from_slice(b"\0\0\0\0junk");
+        assert_eq!(
+            check_bytes(dir.path(), name, &junk),
+            Completeness::Complete,
+            "+ junk"
+        );
+        for cut in from..bytes.len() {
+            let got = check_bytes(dir.path(), name, &bytes[..cut]);
+            assert!(
+                matches!(got, Completeness::Incomplete(_)),
+                "{name} cut at {cut} of {}: {got:?}",
+                bytes.len()
+            );
+        }
+    }
+
+    /// A 4×2 BMP of 24 bits per pixel: 14 + 40 header bytes, two rows of 12 bytes.
+    fn bmp_bytes(size_field: u32) -> Vec<u8> {
+        let mut b = b"BM".to_vec();
+        b.extend_from_slice(&size_field.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&54u32.to_le_bytes());
+        b.extend_from_slice(&40u32.to_le_bytes());
+        b.extend_from_slice(&4i32.to_le_bytes());
+        b.extend_from_slice(&(-2i32).to_le_bytes()); // top-down
+        b.extend_from_slice(&1u16.to_le_bytes());
+        b.extend_from_slice(&24u16.to_le_bytes());
+        b.extend_from_slice(&[0; 24]); // BI_RGB, image size 0, resolution, colors
+        b.extend_from_slice(&[0x7f; 24]);
+        b
+    }
+
+    #[test]
+    fn a_bmp_is_as_long_as_its_header_and_pixel_data_say() {
+        assert_end_is_checked("a.bmp", &bmp_bytes(78), 2);
+        // Without the size field, the pixel data still tells.
+        assert_end_is_checked("a.bmp", &bmp_bytes(0), 54);
+        let dir = tempfile::tempdir().unwrap();
+        let got = check_bytes(dir.path(), "a.bmp", &bmp_bytes(78)[..70]);
+        assert!(matches!(got, Completeness::Incomplete(m) if m.contains("78 bytes")));
+    }
+
+    /// A 1×1 GIF89a: global color table, graphic control extension, one image whose LZW
+    /// data holds the trailer byte `3B`, then the trailer.
+    const GIF: &[u8] = &[
+        b'G', b'I', b'F', b'8', b'9', b'a', 1, 0, 1, 0, 0x80, 0, 0, // screen, 2 colors
+        0, 0, 0, 0xff, 0xff, 0xff, // color table
+        0x21, 0xf9, 4, 0, 0, 0, 0, 0, // graphic control extension
+        0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, // image descriptor
+        2, 3, 0x3b, 0x44, 0x01, 0, // LZW code size, one sub-block, end of data
+        0x3b,
+    ];
+
+    #[test]
+    fn a_gif_is_walked_to_its_trailer() {
+        assert_end_is_checked("a.gif", GIF, 6);
+        // Cut right after the `3B` inside the image data: not mistaken for the trailer.
+        let dir = tempfile::tempdir().unwrap();
+        let at = GIF.len() - 4;
+        assert_eq!(GIF[at - 1], 0x3b);
+        let got = check_bytes(dir.path(), "a.gif", &GIF[..at]);
+        assert_eq!(
+            got,
+            Completeness::Incomplete("the GIF ends before its trailer".into())
+        );
+        let mut malformed = GIF.to_vec();
+        malformed[19] = 0x99;
+        assert_eq!(
+            check_bytes(dir.path(), "a.gif", &malformed),
+            Completeness::Unchecked
+        );
+    }
+
+    /// A RIFF chunk of `form` with `payload` bytes after the form type.
+    fn riff_chunk(form: &[u8; 4], payload: usize) -> Vec<u8> {
+        let mut b = b"RIFF".to_vec();
+        b.extend_from_slice(&u32::try_from(payload + 4).unwrap().to_le_bytes());
+        b.extend_from_slice(form);
+        b.resize(b.len() + payload, 0x5a);
+        b
+    }
+
+    #[test]
+    fn an_avi_and_its_opendml_extension_chunks_are_as_long_as_they_say() {
+        let avi = riff_chunk(b"AVI ", 100);
+        assert_end_is_checked("a.avi", &avi, 12);
+        // An odd first chunk is padded to an even length; the AVIX chunk follows.
+        let mut large = riff_chunk(b"AVI ", 101);
+        large.push(0);
+        let second = large.len();
+        large.extend_from_slice(&riff_chunk(b"AVIX", 52));
+        assert_end_is_checked("a.avi", &large, second + 1);
+        let dir = tempfile::tempdir().unwrap();
+        let got = check_bytes(dir.path(), "a.avi", &large[..large.len() - 10]);
+        assert!(matches!(got, Completeness::Incomplete(m) if m.contains("AVIX")));
+        // A size still 0 (a writer that fills it in last) tells nothing.
+        let mut open = avi.clone();
+        open[4..8].copy_from_slice(&[0; 4]);
+        assert_eq!(
+            check_bytes(dir.path(), "a.avi", &open),
+            Completeness::Unchecked
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   quiet period before a file is queued ([`settle`]), re-arming a folder that comes back.
 //! - [`filter`]: what is media, by name, type and size.
 //! - [`complete`]: whether a file's bytes are all there, by its structure.
+//! - [`unqueue`]: at start, takes out of the queue what the configuration no longer watches.
 //!
 //! Every stage records through the store ([`scan::record_files`]); nothing here uploads.
 
@@ -19,6 +20,7 @@ pub mod filter;
 pub mod rules;
 pub mod scan;
 pub mod settle;
+pub mod unqueue;
 pub mod walk;
 pub mod watcher;
 
@@ -166,6 +168,17 @@ pub fn validate_watch(watches: &[WatchConfig], i: usize) -> Result<(), (&'static
 /// Why a file that has no row is not uploaded, judged by its path alone (for
 /// `gphotosd status PATH`); `None` when nothing in its path rules it out.
 pub fn explain(watches: &[WatchConfig], path: &Path) -> Option<String> {
+    explain_as(
+        watches,
+        path,
+        std::fs::metadata(path).ok().map(|m| m.is_dir()),
+    )
+}
+
+/// [`explain`] for a path known to be a file or a folder (`is_dir`), whether or not it
+/// is there now: a row of the store is always a file, and a file that is missing must
+/// still meet `include`.
+pub fn explain_as(watches: &[WatchConfig], path: &Path, is_dir: Option<bool>) -> Option<String> {
     let Some((i, w)) = watches
         .iter()
         .enumerate()
@@ -175,7 +188,6 @@ pub fn explain(watches: &[WatchConfig], path: &Path) -> Option<String> {
     };
     let rules = rules::Rules::new(i, &w.include, &w.exclude).ok()?;
     let rel = path.strip_prefix(&w.path).ok()?;
-    let is_dir = std::fs::metadata(path).ok().map(|m| m.is_dir());
     if let Ok(meta) = std::fs::symlink_metadata(path)
         && meta.file_type().is_symlink()
         && !w.follow_symlinks

@@ -68,7 +68,9 @@ pub struct Setup {
     pub config_path: PathBuf,
 }
 
-/// Settings that keep tests fast: short backoffs and batch idle.
+/// Settings that keep tests fast: short backoffs and batch idle, and no settle period —
+/// the files of these tests are complete copies made just before gphotosd starts, which
+/// `sync` would otherwise leave for the next run. Tests of settling set their own.
 const FAST: &str = r#"
 [upload]
 workers = 2
@@ -80,6 +82,7 @@ quota_backoff = "200ms"
 idle = "200ms"
 [scan]
 interval = "1s"
+settle = "0s"
 "#;
 
 impl Setup {
@@ -130,12 +133,22 @@ impl Setup {
 
     /// Writes config.toml with `sections` instead of the fast defaults.
     pub fn write_raw_config(&self, sections: &str) {
-        self.write_config_with_google("", sections);
+        self.write_full_config("", "", sections);
     }
 
     /// Writes config.toml with `google` as more `[google]` keys and `sections` instead of
     /// the fast defaults.
     pub fn write_config_with_google(&self, google: &str, sections: &str) {
+        self.write_full_config(google, "", sections);
+    }
+
+    /// Writes config.toml as [`Setup::write_config`] does, with `keys` (TOML lines) in the
+    /// camera folder's `[[watch]]` entry.
+    pub fn write_camera_config(&self, keys: &str, extra: &str) {
+        self.write_full_config("", keys, &format!("{FAST}\n{extra}"));
+    }
+
+    fn write_full_config(&self, google: &str, keys: &str, sections: &str) {
         let text = format!(
             r#"
 [google]
@@ -146,6 +159,7 @@ api_url = "{api}"
 dir = "{state}"
 [[watch]]
 path = "{camera}"
+{keys}
 {sections}
 "#,
             client = self.dir.path().join("client_secret.json").display(),
@@ -156,7 +170,9 @@ path = "{camera}"
         std::fs::write(&self.config_path, text).unwrap();
     }
 
-    /// Copies fixtures into `folder` (relative to the camera folder when relative).
+    /// Copies fixtures into `folder` (relative to the camera folder when relative), as
+    /// finished copies: modified a minute ago, longer than any test's `[scan] settle`, so
+    /// a `sync` right after takes them (it leaves files modified within settle alone).
     pub fn add_fixtures(&self, folder: &Path, names: &[&str]) -> Vec<PathBuf> {
         std::fs::create_dir_all(folder).unwrap();
         names
@@ -164,6 +180,7 @@ path = "{camera}"
             .map(|n| {
                 let to = folder.join(n);
                 std::fs::copy(fixture(n), &to).unwrap();
+                backdate(&to, Duration::from_secs(60));
                 to
             })
             .collect()
@@ -312,6 +329,13 @@ path = "{camera}"
         })
         .await;
     }
+}
+
+/// Sets the modification time of the file at `path` to `ago` before now.
+pub fn backdate(path: &Path, ago: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - ago)
+        .unwrap();
 }
 
 /// Whether this process runs as root (then file modes do not stop reads).

@@ -95,6 +95,7 @@ async fn a_file_changed_during_its_upload_is_uploaded_again_in_its_final_form() 
     let mut bytes = std::fs::read(fixture("GX010001.MP4")).unwrap();
     bytes.resize(3 << 20, 7);
     std::fs::write(&path, &bytes).unwrap();
+    backdate(&path, Duration::from_secs(60)); // finished before the sync starts
     let mut run = setup.spawn_sync();
     wait_until("the upload is under way", Duration::from_secs(30), || {
         setup.emu.state().bytes_received > 0

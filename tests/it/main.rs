@@ -4,6 +4,7 @@ mod helpers;
 
 mod auth;
 mod chaos;
+mod config_change;
 mod crash;
 mod faults;
 mod gone;

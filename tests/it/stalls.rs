@@ -23,6 +23,8 @@ fn big_video(setup: &Setup, mib: usize) -> PathBuf {
     }
     let path = setup.camera.join("GX040001.MP4");
     std::fs::write(&path, bytes).unwrap();
+    // A finished copy: older than `[scan] settle`, so a sync takes it at once.
+    backdate(&path, Duration::from_secs(60));
     path
 }
 

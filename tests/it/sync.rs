@@ -130,7 +130,9 @@ async fn a_hundred_photos_cost_about_one_request_each() {
         // Distinct bytes (a JPEG decoder ignores data after the end marker).
         let mut bytes = jpeg.clone();
         bytes.extend_from_slice(&i.to_be_bytes());
-        std::fs::write(setup.camera.join(format!("IMG_{i:04}.JPG")), bytes).unwrap();
+        let path = setup.camera.join(format!("IMG_{i:04}.JPG"));
+        std::fs::write(&path, bytes).unwrap();
+        backdate(&path, std::time::Duration::from_secs(60));
     }
     setup.sync().await.expect_code(0);
     let state = setup.emu.state();
