@@ -74,8 +74,8 @@ pub struct Outcome {
     /// in progress), with what is missing: the next sync looks again.
     pub incomplete: Vec<(PathBuf, String)>,
     /// Files a sync left alone because they were modified within `[scan] settle` of its
-    /// start (they may still be being written; most formats cannot tell), with how long
-    /// before the start: the next sync looks again.
+    /// start (they may still be being written; most formats cannot tell), with their age
+    /// when the scan saw them: the next sync looks again.
     pub settling: Vec<(PathBuf, Duration)>,
     /// Folders a sync could not read, with the reason.
     pub unreadable: Vec<(PathBuf, String)>,
@@ -200,6 +200,17 @@ pub async fn run(
     // start timeout, and nothing written meanwhile is missed (the watcher is armed).
     ready();
     let first_scan = rescan(&store, &watched, &config, offer.as_ref()).await?;
+    // Ages as the scan saw them: by the end of a long sync they are older than settle.
+    let settling: Vec<(PathBuf, Duration)> = first_scan
+        .young
+        .iter()
+        .map(|(_, f)| {
+            (
+                f.path.clone(),
+                crate::watch::complete::age(f.identity.mtime_ns),
+            )
+        })
+        .collect();
     if mode == Mode::Sync {
         record_unreadable(&store, &watched, &first_scan.unreadable).await?;
     }
@@ -293,11 +304,7 @@ pub async fn run(
             .into_iter()
             .map(|(_, f, why)| (f.path, why))
             .collect(),
-        settling: first_scan
-            .young
-            .into_iter()
-            .map(|(_, f)| (f.path, crate::watch::complete::age(f.identity.mtime_ns)))
-            .collect(),
+        settling,
         unreadable: first_scan.unreadable,
     })
 }

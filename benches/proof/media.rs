@@ -107,14 +107,24 @@ pub fn write_video(path: &Path, size: u64, seed: u64) {
         file.write_all(&block[..n]).expect("write video");
         left -= n as u64;
     }
+    finished_copy(&file);
     file.sync_all().expect("fsync video");
 }
 
-/// Writes `parts` to `path` and fsyncs it.
+/// Dates `file` a minute back, as a copy that keeps the camera's times (`cp -p`, a card
+/// reader's import) would be: older than `[scan] settle`, so `gphotosd sync` takes it at
+/// once instead of leaving it for the next run as possibly still being written.
+fn finished_copy(file: &std::fs::File) {
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    file.set_modified(then).expect("set the modification time");
+}
+
+/// Writes `parts` to `path` as a finished copy and fsyncs it.
 pub fn write_synced(path: &Path, parts: &[&[u8]]) {
     let mut file = std::fs::File::create(path).expect("create file");
     for p in parts {
         file.write_all(p).expect("write file");
     }
+    finished_copy(&file);
     file.sync_all().expect("fsync");
 }

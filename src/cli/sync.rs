@@ -71,8 +71,9 @@ pub(super) async fn sync(config_path: &Path) -> anyhow::Result<ExitCode> {
     }
     for (file, age) in &outcome.settling {
         eprintln!(
-            "not finished: {} was modified {} before this sync started, within [scan] settle \
-             ({}): it may still be being written; a later sync uploads it once it is older",
+            "not finished: {} had been modified {} before this sync looked at it, within \
+             [scan] settle ({}): it may still be being written; a later sync uploads it once \
+             it is older",
             crate::paths::shown(file),
             humantime::format_duration(Duration::from_secs(age.as_secs())),
             humantime::format_duration(settle)
