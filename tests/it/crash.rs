@@ -11,20 +11,8 @@ use crate::helpers::*;
 
 const GRANULARITY: u64 = 256 * 1024;
 
-/// A video-sized file: a real MP4 header followed by pseudo-random bytes.
 fn big_video(setup: &Setup, mib: usize) -> PathBuf {
-    let mut bytes = std::fs::read(fixture("GX020001.MP4")).unwrap();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while bytes.len() < mib << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    let path = setup.camera.join("GX030001.MP4");
-    std::fs::write(&path, bytes).unwrap();
-    backdate(&path, Duration::from_secs(60)); // a finished copy: sync takes it at once
-    path
+    setup.big_video("GX030001.MP4", mib, 0x9e37_79b9_7f4a_7c15)
 }
 
 async fn setup_resumable(extra: &str) -> Setup {
@@ -39,14 +27,6 @@ async fn setup_resumable(extra: &str) -> Setup {
     setup
 }
 
-fn assert_created_once(setup: &Setup, path: &std::path::Path) {
-    let state = setup.emu.state();
-    assert_eq!(state.items.len(), 1, "items: {:?}", state.items);
-    assert_eq!(state.items[0].sha256, sha256_hex(path));
-    assert!(state.violations.is_empty(), "{:?}", state.violations);
-    assert_eq!(setup.row(path).state, FileState::Done);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_resumes_at_the_server_offset() {
     let setup = setup_resumable("").await;
@@ -57,7 +37,7 @@ async fn a_cut_connection_resumes_at_the_server_offset() {
         FaultAction::CutAfter(1_000_000),
     ));
     setup.sync().await.expect_code(0);
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     let state = setup.emu.state();
     assert_eq!(state.sessions.len(), 1, "the same session was resumed");
     assert_eq!(state.requests.get("query").copied(), Some(1));
@@ -106,7 +86,7 @@ async fn a_killed_daemon_resumes_its_upload_where_the_server_stands() {
         "[upload]\nraw_threshold = \"64 KiB\"\nretry_base = \"100ms\"\n[create]\nidle = \"200ms\"\n",
     );
     setup.sync().await.expect_code(0);
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     let state = setup.emu.state();
     assert_eq!(
         state.sessions.len(),
@@ -138,7 +118,7 @@ async fn sigterm_stops_within_seconds_and_the_next_start_finishes() {
 
     setup.write_raw_config("[upload]\nraw_threshold = \"64 KiB\"\n[create]\nidle = \"200ms\"\n");
     setup.sync().await.expect_code(0);
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     assert_eq!(setup.emu.state().sessions.len(), 1);
 }
 
@@ -148,7 +128,7 @@ async fn fixed_chunks_are_aligned_to_the_granularity() {
     let path = big_video(&setup, 2);
     let size = std::fs::metadata(&path).unwrap().len();
     setup.sync().await.expect_code(0);
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     let chunks = setup
         .emu
         .state()

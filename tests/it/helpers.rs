@@ -263,6 +263,33 @@ path = "{camera}"
     }
 
     /// The database, read-only.
+    /// A finished video-sized file `name` in the camera folder: a real MP4 header, then
+    /// pseudo-random bytes from `seed` up to `mib` MiB.
+    pub fn big_video(&self, name: &str, mib: usize, seed: u64) -> PathBuf {
+        let mut bytes = std::fs::read(fixture("GX020001.MP4")).unwrap();
+        let mut x = seed | 1;
+        while bytes.len() < mib << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let path = self.camera.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        backdate(&path, Duration::from_secs(60)); // a finished copy: sync takes it at once
+        path
+    }
+
+    /// `path` is the library's one item, with its bytes, its row `done`, and the emulator
+    /// saw no protocol violation.
+    pub fn assert_created_once(&self, path: &Path) {
+        let state = self.emu.state();
+        assert_eq!(state.items.len(), 1, "items: {:?}", state.items);
+        assert_eq!(state.items[0].sha256, sha256_hex(path));
+        assert!(state.violations.is_empty(), "{:?}", state.violations);
+        assert_eq!(self.row(path).state, gphotosd::store::FileState::Done);
+    }
+
     /// The next batchCreate item gets Google's final `BAD_IMAGE` refusal.
     pub fn refuse_next_item_as_bad_image(&self) {
         self.emu.inject(Fault::new(

@@ -5,27 +5,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gphotos_emulator::{Config as EmulatorConfig, Endpoint, Fault, FaultAction};
-use gphotosd::store::FileState;
 
 use crate::helpers::*;
 
 const GRANULARITY: u64 = 256 * 1024;
 
-/// A video-sized file: a real MP4 header followed by pseudo-random bytes.
 fn big_video(setup: &Setup, mib: usize) -> PathBuf {
-    let mut bytes = std::fs::read(fixture("GX020001.MP4")).unwrap();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    while bytes.len() < mib << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
-    let path = setup.camera.join("GX040001.MP4");
-    std::fs::write(&path, bytes).unwrap();
-    // A finished copy: older than `[scan] settle`, so a sync takes it at once.
-    backdate(&path, Duration::from_secs(60));
-    path
+    setup.big_video("GX040001.MP4", mib, 0x2545_f491_4f6c_dd1d)
 }
 
 /// Files above this go resumable.
@@ -49,14 +35,6 @@ async fn setup_with_read_timeout(upload: &str) -> Setup {
     setup
 }
 
-fn assert_created_once(setup: &Setup, path: &std::path::Path) {
-    let state = setup.emu.state();
-    assert_eq!(state.items.len(), 1, "items: {:?}", state.items);
-    assert_eq!(state.items[0].sha256, sha256_hex(path));
-    assert!(state.violations.is_empty(), "{:?}", state.violations);
-    assert_eq!(setup.row(path).state, FileState::Done);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_that_takes_many_read_timeouts_to_send_is_never_cut() {
     // 6 MiB at 1 MiB/s: about five seconds of sending, five times the read timeout. One
@@ -73,7 +51,7 @@ async fn an_upload_that_takes_many_read_timeouts_to_send_is_never_cut() {
         started.elapsed() >= Duration::from_secs(4),
         "the bandwidth cap held the upload for seconds"
     );
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     let state = setup.emu.state();
     assert_eq!(state.sessions.len(), 1, "one session");
     assert_eq!(state.requests.get("resumable_upload").copied(), Some(1));
@@ -98,7 +76,7 @@ async fn a_stalled_resumable_upload_is_abandoned_and_resumed() {
         started.elapsed() < Duration::from_secs(40),
         "abandoned long before the stall ended"
     );
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     let state = setup.emu.state();
     assert_eq!(state.sessions.len(), 1, "the same session was resumed");
     assert_eq!(state.requests.get("query").copied(), Some(1));
@@ -124,7 +102,7 @@ async fn a_stalled_raw_upload_is_abandoned_and_sent_again() {
     let started = Instant::now();
     setup.sync().await.expect_code(0);
     assert!(started.elapsed() < Duration::from_secs(40));
-    assert_created_once(&setup, &path);
+    setup.assert_created_once(&path);
     assert_eq!(
         setup.emu.state().requests.get("raw_upload").copied(),
         Some(2)
